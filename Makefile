@@ -1,0 +1,54 @@
+# Every target sets up what it needs: the virtualenv (torch first, pinned) and redis-server.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A GPU host overrides this, e.g. `make TORCH_SPEC='torch==2.13.0' ...` with its CUDA index.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help venv redis run test lint format bench bench-ingest clean
+
+help:
+	@echo "make run           start Redis + the web app locally (Ctrl-C stops all)"
+	@echo "make test          lint, then the test suite against a real redis-server"
+	@echo "make lint          ruff + mypy (strict on core/)"
+	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, on its own: installed later as a dependency it could pull a CUDA build.
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+redis:
+	@scripts/ensure-tool.sh redis-server
+
+run: venv redis
+	$(BIN)/python scripts/local_stack.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy core webapp tasks scripts deploy bench
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint redis
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: bench-ingest
+
+bench-ingest: venv redis
+	@scripts/ensure-tool.sh wrk
+	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+clean:
+	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,213 @@
+"""The pydantic models of the v1 contract: events, request and response bodies, decisions."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+MAX_CONTENT_CHARS = 10_000
+MAX_METADATA_BYTES = 16 * 1024
+MAX_BATCH_EVENTS = 500
+MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+class Platform(StrEnum):
+    """Where an event was posted."""
+
+    DISCORD = "discord"
+    SLACK = "slack"
+    WEB_CHAT = "web_chat"
+    TELEGRAM = "telegram"
+    TWITTER = "twitter"
+    REDDIT = "reddit"
+
+
+class EventType(StrEnum):
+    """What kind of user content an event carries."""
+
+    MESSAGE = "message"
+    COMMENT = "comment"
+    POST = "post"
+    DIRECT_MESSAGE = "direct_message"
+    REPLY = "reply"
+    EDIT = "edit"
+
+
+class Category(StrEnum):
+    """Risk categories a decision can name; LOW_RISK means no harm found."""
+
+    LOW_RISK = "LOW_RISK"
+    SPAM = "SPAM"
+    TOXIC = "TOXIC"
+    TARGETED_HARASSMENT = "TARGETED_HARASSMENT"
+    HATE_SPEECH = "HATE_SPEECH"
+    VIOLENCE = "VIOLENCE"
+    SEXUAL = "SEXUAL"
+
+
+HARMFUL_CATEGORIES: tuple[Category, ...] = tuple(c for c in Category if c is not Category.LOW_RISK)
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    """Accept only an RFC 3339 string with an offset; return it in UTC."""
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 string such as 2026-01-31T12:00:00Z")
+    if not _RFC3339.match(value):
+        raise ValueError("must be RFC 3339 with a UTC offset, such as 2026-01-31T12:00:00+02:00")
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    # Python parses at most 6 fractional digits; RFC 3339 allows more, so cut them.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"is not a real date and time ({exc})") from None
+    return parsed.astimezone(UTC)
+
+
+def _not_in_future(value: datetime) -> datetime:
+    """Reject timestamps more than the allowed skew ahead of the server clock."""
+    if value - datetime.now(UTC) > MAX_FUTURE_SKEW:
+        raise ValueError("is more than 5 minutes in the future")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    """Reject text made only of white space."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _canonical_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Bound metadata to 16 KiB and sort its keys so equal content serialises equally."""
+    if value is None:
+        return None
+    try:
+        encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise ValueError(f"is not JSON-serialisable ({exc})") from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValueError(f"is {len(encoded)} bytes as JSON; the limit is {MAX_METADATA_BYTES}")
+    result: dict[str, Any] = orjson.loads(encoded)
+    return result
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_parse_timestamp),
+    AfterValidator(_not_in_future),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Event(BaseModel):
+    """One user message, comment or post sent for screening."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")]
+    platform: Platform
+    event_type: EventType
+    user_id: Identifier
+    channel_id: Identifier | None = None
+    content: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS),
+        AfterValidator(_not_blank),
+    ]
+    timestamp: Timestamp
+    metadata: Annotated[dict[str, Any] | None, AfterValidator(_canonical_metadata)] = None
+
+    def payload(self) -> bytes:
+        """Serialise to the canonical JSON that is queued and hashed for idempotency."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class FieldError(BaseModel):
+    """One invalid field: where, why, and pydantic's error type."""
+
+    field: str
+    message: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Body of every 4xx/5xx answer."""
+
+    error: str = Field(description="machine-readable code, such as validation_failed")
+    message: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class EventAccepted(BaseModel):
+    """Answer to a single event: accepted (202) or a retry of one already queued (200)."""
+
+    status: Literal["accepted", "duplicate"]
+    event_id: str
+    platform: Platform
+    stream_id: str
+
+
+class BatchRequest(BaseModel):
+    """Envelope of a batch; each item is validated on its own, so one bad item spoils nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=MAX_BATCH_EVENTS),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Event"},
+                "minItems": 1,
+                "maxItems": MAX_BATCH_EVENTS,
+            }
+        ),
+    ]
+
+
+class BatchItemResult(BaseModel):
+    """Outcome of one item of a batch, at the item's index."""
+
+    index: int
+    status: Literal["accepted", "duplicate", "conflict", "invalid"]
+    event_id: str | None = None
+    stream_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class BatchResponse(BaseModel):
+    """Answer to a batch: one result per item, in order, plus counts by status."""
+
+    results: list[BatchItemResult]
+    counts: dict[str, int]
+
+
+class EventState(BaseModel):
+    """What the lookup API knows of an event."""
+
+    platform: Platform
+    event_id: str
+    state: Literal["queued", "screened"]
+    stream_id: str
+    ingested_at: datetime

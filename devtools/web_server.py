@@ -1,0 +1,114 @@
+"""A WSGI app under gunicorn with the project's gevent settings, on a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from devtools.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class GunicornServer:
+    """A gunicorn process using deploy/gunicorn.conf.py; the app is webapp.wsgi:app by default."""
+
+    def __init__(
+        self, redis_url: str, work_dir: Path, app: str = "webapp.wsgi:app", **env: str
+    ) -> None:
+        self.port = free_port()
+        self.work_dir = work_dir
+        self.app = app
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "WEB_PORT": str(self.port),
+            "API_KEYS": "live-key",
+            "PROMETHEUS_MULTIPROC_DIR": str(work_dir / "prometheus"),
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start gunicorn and wait until /healthz answers."""
+        (self.work_dir / "prometheus").mkdir(parents=True, exist_ok=True)
+        self.log = open(self.work_dir / "gunicorn.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),
+                self.app,
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError((self.work_dir / "gunicorn.log").read_text()[-3000:])
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Send one request; return the status and the decoded JSON (or text) body."""
+        data = json.dumps(body).encode() if body is not None else None
+        all_headers = {
+            "X-API-Key": "live-key",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as response:
+                raw = response.read()
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            status = exc.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode()
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the gunicorn worker processes (children of the master)."""
+        assert self.process is not None
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+        self.log.close()

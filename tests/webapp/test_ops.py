@@ -1,0 +1,73 @@
+"""Operator endpoints: probes, metrics, the OpenAPI document, and what the web process imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from flask.testing import FlaskClient
+
+from core.models import Event
+from tests.factories import event_body
+from tests.webapp.conftest import AUTH
+
+
+def test_healthz_needs_no_key_and_says_ok(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_reports_redis_and_backlog(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ready"
+    assert response.get_json()["backlog"] == 0
+
+
+def test_metrics_count_events_by_platform_and_outcome(client: FlaskClient) -> None:
+    body = event_body(platform="reddit")
+    client.post("/v1/events", json=body, headers=AUTH)
+    client.post("/v1/events", json=body, headers=AUTH)
+    client.post("/v1/events", json=event_body(content=" "), headers=AUTH)
+    client.post("/v1/events", json=event_body())  # no key
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'ingest_events_total{outcome="accepted",platform="reddit"} 1.0' in text
+    assert 'ingest_events_total{outcome="duplicate",platform="reddit"} 1.0' in text
+    assert 'ingest_events_total{outcome="invalid",platform="discord"} 1.0' in text
+    assert 'ingest_rejected_requests_total{reason="unauthorized"} 1.0' in text
+    assert "ingest_backlog_events 1.0" in text
+    assert 'ingest_latency_seconds_count{endpoint="events.submit_event",status="202"} 1.0' in text
+
+
+def test_openapi_document_is_generated_from_the_models(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) >= {
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/events/{platform}/{event_id}",
+    }
+    event_schema = document["components"]["schemas"]["Event"]
+    assert set(event_schema["properties"]) == set(Event.model_fields)
+    assert event_schema["properties"]["event_id"]["pattern"] == "^[A-Za-z0-9._:\\-]{1,128}$"
+    assert event_schema["additionalProperties"] is False
+    responses = document["paths"]["/v1/events"]["post"]["responses"]
+    assert {"202", "200", "400", "401", "409", "413", "415", "422", "429", "503"} <= set(responses)
+
+
+def test_importing_and_serving_the_web_app_loads_no_torch() -> None:
+    script = """
+import sys
+from core.settings import Settings
+from webapp import create_app
+app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", api_keys=["k"]))
+client = app.test_client()
+client.get("/healthz"); client.get("/openapi.json"); client.get("/metrics")
+client.post("/v1/events", json={}, headers={"X-API-Key": "k"})
+names = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss")
+heavy = sorted(m for m in names if m in sys.modules)
+print(",".join(heavy) or "none")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "none"

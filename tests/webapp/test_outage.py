@@ -1,0 +1,34 @@
+"""Redis going away gives 503 (never 500), and the service recovers by itself when it returns."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from devtools.redis_server import RedisServer
+from tests.factories import event_body
+from tests.webapp.conftest import AUTH, make_app
+
+
+def test_redis_outage_gives_503_and_recovery_needs_no_restart(own_redis: RedisServer) -> None:
+    client: FlaskClient = make_app(own_redis.url, redis_timeout_s=0.5).test_client()
+    before = event_body()
+    assert client.post("/v1/events", json=before, headers=AUTH).status_code == 202
+
+    own_redis.kill()
+    during = client.post("/v1/events", json=event_body(), headers=AUTH)
+    assert during.status_code == 503
+    assert during.get_json()["error"] == "store_unavailable"
+    assert int(during.headers["Retry-After"]) >= 1
+    batch = client.post("/v1/events/batch", json={"events": [event_body()]}, headers=AUTH)
+    assert batch.status_code == 503
+    lookup = client.get(f"/v1/events/discord/{before['event_id']}", headers=AUTH)
+    assert lookup.status_code == 503
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz").status_code == 200
+
+    own_redis.start()  # same port, same append-only file
+    after = client.post("/v1/events", json=event_body(), headers=AUTH)
+    assert after.status_code == 202
+    assert client.get("/readyz").status_code == 200
+    # The event accepted before the crash survived it (append-only file, fsync always).
+    assert client.get(f"/v1/events/discord/{before['event_id']}", headers=AUTH).status_code == 200

@@ -1,0 +1,35 @@
+"""The Flask application factory of the ingestion service."""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask
+
+from core.settings import Settings
+from webapp import access, events, health, openapi
+from webapp.errors import register_error_handlers
+from webapp.metrics import WebMetrics
+from webapp.services import Services
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the web app for these settings; Redis is contacted on the first request."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["RETRY_AFTER_S"] = settings.retry_after_s
+    services = Services(settings)
+    metrics = WebMetrics(app)
+    app.extensions["services"] = services
+    app.extensions["web_metrics"] = metrics
+    register_error_handlers(app, metrics.count_rejection)
+    access.install(app, services, metrics)
+    app.register_blueprint(events.blueprint(services, metrics))
+    app.register_blueprint(health.blueprint(services))
+    app.register_blueprint(openapi.bp)
+    if settings.using_dev_key:
+        log.warning(
+            "dev_api_key", message="API_KEYS is not set: accepting the development key 'dev-key'"
+        )
+    return app

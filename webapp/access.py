@@ -1,0 +1,103 @@
+"""Per-request plumbing: request ids, trace context, API-key checks, metrics and the access log."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import structlog
+from flask import Flask, Response, g, request
+from werkzeug.datastructures import Headers
+
+from core.apikeys import fingerprint
+from webapp.errors import ApiError
+from webapp.metrics import WebMetrics
+from webapp.services import Services
+
+log = structlog.get_logger("webapp.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
+_PUBLIC_ENDPOINTS = frozenset(
+    {"health.healthz", "health.readyz", "prometheus_metrics", "openapi.serve_document"}
+)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="screening"'}
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The API key sent in X-API-Key or as a Bearer token, if any."""
+    key = headers.get("X-API-Key")
+    if key:
+        return key
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def authenticate(services: Services, headers: Headers) -> str:
+    """Check the request's API key and its rate limit; return the key's fingerprint."""
+    key = presented_key(headers)
+    if key is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing API key: send X-API-Key or Authorization: Bearer",
+            headers=_CHALLENGE,
+        )
+    if not services.keys.matches(key):
+        raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
+    limiter = services.rate_limiter
+    if limiter is not None:
+        decision = limiter.take(key)
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "too many requests for this API key",
+                headers={"Retry-After": str(decision.retry_after_s)},
+            )
+    return fingerprint(key)
+
+
+def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
+    """Attach request ids, trace context, authentication, metrics and access logging."""
+
+    @app.before_request
+    def _start() -> None:
+        g.started = time.perf_counter()
+        headers = request.headers
+        incoming = headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        parent = headers.get("traceparent", "").strip().lower()
+        # Without a valid parent this request starts a trace, so the stream entry still has one.
+        g.traceparent = (
+            parent
+            if _TRACEPARENT.match(parent)
+            else f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+        )
+        # Unknown paths and methods get their 404/405 rather than a 401.
+        if request.routing_exception is None and request.endpoint not in _PUBLIC_ENDPOINTS:
+            g.key_id = authenticate(services, headers)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        context = g
+        request_id = context.get("request_id", "")
+        response.headers["X-Request-ID"] = request_id
+        seconds = time.perf_counter() - context.get("started", time.perf_counter())
+        endpoint = request.endpoint or "unmatched"
+        status = response.status_code
+        metrics.observe_request(endpoint, request.method, status, seconds)
+        log.info(
+            "request",
+            request_id=request_id,
+            method=request.method,
+            path=request.path,
+            status=status,
+            duration_ms=round(seconds * 1000, 3),
+            key_id=context.get("key_id"),
+            events=context.get("event_count"),
+        )
+        return response

@@ -1,0 +1,64 @@
+"""Reading request bodies: content type, gzip with a bounded output, UTF-8 and JSON."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from flask import Request
+
+from webapp.errors import ApiError
+
+
+def _check_content_type(request: Request) -> None:
+    """Accept application/json (or a +json type) in UTF-8 only."""
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        shown = mimetype or "none"
+        raise ApiError(
+            415, "unsupported_media_type", f"Content-Type must be application/json, not {shown}"
+        )
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(415, "unsupported_media_type", f"charset must be utf-8, not {charset}")
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body, never producing more than `limit` bytes."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+        if len(out) > limit:
+            raise ApiError(
+                413, "payload_too_large", f"the decompressed body is larger than {limit} bytes"
+            )
+        if not inflater.eof:
+            raise ApiError(400, "invalid_encoding", "the gzip body is truncated")
+    except zlib.error as exc:
+        raise ApiError(400, "invalid_encoding", f"the body is not valid gzip: {exc}") from None
+    return out
+
+
+def read_json(request: Request, max_decompressed: int) -> Any:
+    """Return the parsed JSON body, or raise the 4xx that names what is wrong with it."""
+    _check_content_type(request)
+    # get_data enforces MAX_CONTENT_LENGTH (413) on the bytes as sent, chunked or not.
+    data = request.get_data(cache=False)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        data = gunzip(data, max_decompressed)
+    elif encoding not in ("identity", ""):
+        raise ApiError(
+            415, "unsupported_media_type", f"Content-Encoding {encoding} is not supported; use gzip"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, "invalid_encoding", f"the body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None

@@ -1,0 +1,153 @@
+"""The /v1/events blueprint: submit one event, submit a batch, look an event up."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, Response, g, request
+from pydantic import ValidationError
+
+from core.models import (
+    BatchItemResult,
+    BatchRequest,
+    BatchResponse,
+    Event,
+    EventAccepted,
+    Platform,
+)
+from core.streams import IngestResult
+from webapp.bodies import read_json
+from webapp.errors import ApiError, field_errors
+from webapp.metrics import WebMetrics
+from webapp.services import Services
+
+_PLATFORMS = frozenset(p.value for p in Platform)
+
+
+def _platform_label(item: Any) -> str:
+    """The platform of a raw item for metric labels, or 'unknown' when it has none we know."""
+    platform = item.get("platform") if isinstance(item, dict) else None
+    return platform if isinstance(platform, str) and platform in _PLATFORMS else "unknown"
+
+
+def _json(body: str, status: int) -> Response:
+    """A JSON response from an already serialised body."""
+    return Response(body, status=status, mimetype="application/json")
+
+
+class EventRoutes:
+    """The views of /v1/events, bound to this process's services and metrics."""
+
+    def __init__(self, services: Services, metrics: WebMetrics) -> None:
+        self.services = services
+        self.metrics = metrics
+        self.settings = services.settings
+
+    def admit(self) -> None:
+        """Refuse new events with 503 while the backlog is past its high-water mark."""
+        monitor = self.services.backlog
+        level = monitor.level()
+        self.metrics.backlog.set(level)
+        if monitor.overloaded(level):
+            raise ApiError(
+                503,
+                "overloaded",
+                f"the queue holds {level} unprocessed events (limit {monitor.threshold}); "
+                "retry later",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            )
+
+    def ingest(self, events: list[Event]) -> list[IngestResult]:
+        """Queue validated events after the backpressure check."""
+        self.admit()
+        context = g
+        return self.services.stream.ingest(events, context.request_id, context.traceparent)
+
+    def submit_event(self) -> Response:
+        """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""
+        body = read_json(request, self.settings.max_decompressed_bytes)
+        try:
+            event = Event.model_validate(body)
+        except ValidationError as exc:
+            self.metrics.count_events(Counter({(_platform_label(body), "invalid"): 1}))
+            raise ApiError(
+                422, "validation_failed", "the event has invalid fields", errors=field_errors(exc)
+            ) from None
+        g.event_count = 1
+        [result] = self.ingest([event])
+        self.metrics.count_events(Counter({(event.platform.value, result.status): 1}))
+        if result.status == "conflict":
+            raise ApiError(
+                409,
+                "conflict",
+                f"event {event.platform.value}/{event.event_id} was already accepted "
+                "with different content",
+            )
+        answer = EventAccepted(
+            status=result.status,
+            event_id=event.event_id,
+            platform=event.platform,
+            stream_id=result.stream_id,
+        )
+        return _json(answer.model_dump_json(), 202 if result.status == "accepted" else 200)
+
+    def submit_batch(self) -> Response:
+        """Validate each item on its own and queue the valid ones; one result per item."""
+        body = read_json(request, self.settings.max_decompressed_bytes)
+        try:
+            batch = BatchRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(
+                422, "validation_failed", "the batch envelope is invalid", errors=field_errors(exc)
+            ) from None
+        g.event_count = len(batch.events)
+        results: list[BatchItemResult | None] = [None] * len(batch.events)
+        valid: list[tuple[int, Event]] = []
+        tally: Counter[tuple[str, str]] = Counter()
+        for index, item in enumerate(batch.events):
+            try:
+                valid.append((index, Event.model_validate(item)))
+            except ValidationError as exc:
+                event_id = item.get("event_id") if isinstance(item, dict) else None
+                results[index] = BatchItemResult(
+                    index=index,
+                    status="invalid",
+                    event_id=event_id if isinstance(event_id, str) else None,
+                    errors=field_errors(exc),
+                )
+                tally[_platform_label(item), "invalid"] += 1
+        if valid:
+            outcomes = self.ingest([event for _, event in valid])
+            for (index, event), outcome in zip(valid, outcomes, strict=True):
+                results[index] = BatchItemResult(
+                    index=index,
+                    status=outcome.status,
+                    event_id=event.event_id,
+                    stream_id=outcome.stream_id if outcome.status != "conflict" else None,
+                )
+                tally[event.platform.value, outcome.status] += 1
+        self.metrics.count_events(tally)
+        done = [result for result in results if result is not None]
+        counts = Counter(result.status for result in done)
+        answer = BatchResponse(results=done, counts=dict(counts))
+        return _json(answer.model_dump_json(exclude_none=True), 200)
+
+    def lookup_event(self, platform: str, event_id: str) -> Response:
+        """Return the state of a known event, 404 otherwise."""
+        if platform not in _PLATFORMS:
+            raise ApiError(404, "not_found", f"unknown platform {platform!r}")
+        state = self.services.stream.lookup(Platform(platform), event_id)
+        if state is None:
+            raise ApiError(404, "not_found", f"no event {platform}/{event_id} is known")
+        return _json(state.model_dump_json(), 200)
+
+
+def blueprint(services: Services, metrics: WebMetrics) -> Blueprint:
+    """Build the events blueprint around this process's services and metrics."""
+    routes = EventRoutes(services, metrics)
+    bp = Blueprint("events", __name__, url_prefix="/v1/events")
+    bp.add_url_rule("", view_func=routes.submit_event, methods=["POST"])
+    bp.add_url_rule("/batch", view_func=routes.submit_batch, methods=["POST"])
+    bp.add_url_rule("/<platform>/<event_id>", view_func=routes.lookup_event, methods=["GET"])
+    return bp

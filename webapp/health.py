@@ -1,0 +1,40 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import orjson
+import redis
+from flask import Blueprint, Response
+
+from core.errors import StoreUnavailable
+from webapp.services import Services
+
+
+def _answer(body: dict[str, object], status: int) -> Response:
+    """A small JSON probe answer."""
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def blueprint(services: Services) -> Blueprint:
+    """Build the probes' blueprint around this process's services."""
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/healthz")
+    def healthz() -> Response:
+        """The process is alive and serving requests."""
+        return _answer({"status": "ok"}, 200)
+
+    @bp.get("/readyz")
+    def readyz() -> Response:
+        """Ready when Redis answers and the backlog is under its high-water mark."""
+        try:
+            services.redis.ping()
+            level = services.backlog.level()
+        except (redis.RedisError, StoreUnavailable) as exc:
+            return _answer({"status": "unavailable", "reason": f"redis: {exc}"}, 503)
+        body = {"backlog": level, "threshold": services.backlog.threshold}
+        if services.backlog.overloaded(level):
+            return _answer({"status": "overloaded", **body}, 503)
+        return _answer({"status": "ready", **body}, 200)
+
+    return bp
