@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help venv redis run test lint format bench bench-ingest clean
+.PHONY: help venv redis run test lint format bench bench-ingest bench-screen clean index eval
 
 help:
 	@echo "make run           start Redis + the web app locally (Ctrl-C stops all)"
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, on its own: installed later as a dependency it could pull a CUDA build.
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements/constraints.txt -e '.[screen,ops,dev]'
 	touch $@
 
 venv: $(STAMP)
@@ -44,11 +44,20 @@ format: venv
 test: lint redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-ingest
+bench: bench-ingest bench-screen
 
 bench-ingest: venv redis
 	@scripts/ensure-tool.sh wrk
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
+bench-screen: venv redis index
+	$(BIN)/python -m bench.screen $(BENCH_ARGS)
+
 clean:
 	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache
+
+index: venv
+	$(BIN)/python scripts/build_index.py
+
+eval: venv
+	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(EVAL_ARGS)

@@ -203,11 +203,65 @@ class BatchResponse(BaseModel):
     counts: dict[str, int]
 
 
+class RuleFlag(BaseModel):
+    """A rule that fired on an event, with the text that made it fire."""
+
+    id: str
+    category: Category
+    weight: float
+    evidence: list[str]
+
+
+class Neighbor(BaseModel):
+    """A labelled reference example close to the event in embedding space."""
+
+    id: str
+    label: Category
+    similarity: float
+
+
+class Decision(BaseModel):
+    """The receipt of one screened event: scores, verdict, evidence and versions."""
+
+    event_id: str | None = None
+    platform: Platform | None = None
+    risk_score: float = Field(ge=0, le=1)
+    category: Category
+    category_scores: dict[Category, float]
+    route: Literal["high", "low"]
+    flags: list[RuleFlag]
+    similar: list[Neighbor]
+    heuristic_score: float = Field(ge=0, le=1)
+    embedding_score: float = Field(ge=0, le=1)
+    model: str
+    version: str = Field(description="hash of the rules, thresholds and reference set in use")
+    ingested_at: datetime | None = None
+    screened_at: datetime
+
+
 class EventState(BaseModel):
-    """What the lookup API knows of an event."""
+    """What the lookup API knows of an event: queued, or screened with its decision."""
 
     platform: Platform
     event_id: str
     state: Literal["queued", "screened"]
     stream_id: str
     ingested_at: datetime
+    decision: Decision | None = None
+
+
+class ScreenTexts(BaseModel):
+    """Body of POST /v1/screen with bare texts (the other form is one Event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    texts: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_CHARS)]],
+        Field(min_length=1, max_length=MAX_BATCH_EVENTS),
+    ]
+
+
+class ScreenResponse(BaseModel):
+    """Answer of POST /v1/screen: one decision per text, in order."""
+
+    decisions: list[Decision]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -39,6 +40,52 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(2, ge=1)
     rate_limit_per_s: float = Field(0.0, ge=0, description="tokens per second per key; 0 is off")
     rate_limit_burst: int = Field(100, ge=1)
+
+    # Screening engine
+    embed_model: str = Field("all-MiniLM-L6-v2", description="sentence-transformers path or name")
+    embed_backend: str = Field("auto", description="auto, torch, onnx or onnx-fp32")
+    embed_device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    embed_batch_size: int = Field(128, ge=1)
+    embed_threads: int | None = Field(None, ge=1, description="CPU threads for inference")
+    embed_cache_ttl_s: int = Field(7 * 24 * 3600, ge=0, description="0 turns the cache off")
+    var_dir: Path = Field(Path("var"), description="where the reference index and reports live")
+    model_dir: Path = Field(Path("var/models"), description="where exported ONNX models live")
+    reference_path: Path | None = Field(None, description="labelled examples CSV; shipped set")
+    rules_path: Path | None = Field(None, description="rules file; the shipped one by default")
+    rules_reload_s: float = Field(2.0, ge=0, description="how often workers check the rules file")
+    scoring_path: Path | None = Field(None, description="blend and thresholds; shipped default")
+    repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
+
+    # Pipeline (Celery workers, batcher, decisions)
+    celery_broker_url: str | None = Field(None, description="broker; REDIS_URL when unset")
+    celery_result_url: str | None = Field(None, description="result backend; REDIS_URL when unset")
+    gpu_queues: int = Field(0, ge=0, description="how many screen.gpuN queues to declare")
+    batch_size: int = Field(100, ge=1, le=1000, description="events per screening task")
+    drain_interval_s: float = Field(1.0, gt=0, description="beat tick of the batcher")
+    read_block_ms: int = Field(100, ge=1, description="how long one stream read waits")
+    queue_batches_per_worker: int = Field(
+        2, ge=1, description="batches queued per live worker before the batcher holds back"
+    )
+    reclaim_interval_s: float = Field(5.0, gt=0, description="beat tick of the reclaimer")
+    reclaim_idle_s: float = Field(
+        60.0, gt=0, description="a pending entry idle this long is taken from its worker"
+    )
+    max_deliveries: int = Field(3, ge=1, description="deliveries before an entry is dead-lettered")
+    decision_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="how long lookups find decisions")
+    stream_keep_s: int = Field(3600, ge=0, description="acknowledged entries kept this long")
+    worker_heartbeat_s: float = Field(5.0, gt=0, description="how often workers say they are alive")
+    task_visibility_timeout_s: int = Field(
+        3600, ge=60, description="broker redelivers an unacknowledged task after this long"
+    )
+    screen_sync_timeout_s: float = Field(10.0, gt=0, description="POST /v1/screen waits this long")
+    screen_sync_max_texts: int = Field(100, ge=1, le=1000)
+    flower_basic_auth: str = Field("admin:admin", description="user:password for Flower")
+    flower_port: int = Field(5555, ge=1, le=65535)
+    chaos_poison_marker: str | None = Field(
+        default=None,
+        description="fault injection for tests and game days: screening raises on any event "
+        "whose content contains this text; unset in production",
+    )
 
     log_level: str = "INFO"
 

@@ -9,32 +9,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+import orjson
 import redis
 
 from core.errors import StoreUnavailable
-from core.models import Event, EventState, Platform
+from core.models import Decision, Event, EventState, Platform
 
 # One call per batch: for each event, either find its dedup record (duplicate when the content
-# hash matches, conflict when it does not) or XADD the event and write the record. Redis runs a
-# script atomically, so no crash or race can leave a record without its entry or two entries for
-# one identity. KEYS = [stream, dedup key of event 1..n];
+# hash matches, conflict when it does not) or XADD the event, write the record and count it as
+# accepted. Redis runs a script atomically, so no crash or race can leave a record without its
+# entry, two entries for one identity, or an entry the ledger does not count.
+# KEYS = [stream, accepted counter, dedup key of event 1..n];
 # ARGV = [window_s, now_ms, request_id, traceparent, hash 1, payload 1, hash 2, payload 2, ...].
 _INGEST_LUA = """
 local stream = KEYS[1]
 local window = ARGV[1]
 local now = ARGV[2]
 local out = {}
-for i = 2, #KEYS do
-  local h = ARGV[2 * i + 1]
+for i = 3, #KEYS do
+  local h = ARGV[2 * i - 1]
   local record = redis.call('GET', KEYS[i])
   if record then
     local sep = string.find(record, ' ', 1, true)
     if string.sub(record, 1, sep - 1) == h then out[#out + 1] = 'D' else out[#out + 1] = 'C' end
     out[#out + 1] = string.sub(record, sep + 1)
   else
-    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i + 2],
+    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i],
       'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now)
     redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
+    redis.call('INCR', KEYS[2])
     out[#out + 1] = 'A'
     out[#out + 1] = id .. ' ' .. now
   end
@@ -59,6 +62,11 @@ class IngestResult:
     status: IngestStatus
     stream_id: str
     ingested_at_ms: int
+
+
+def decision_key(key_prefix: str, platform: str, event_id: str) -> str:
+    """Key of the stored decision of an event, written by workers and read by the lookup API."""
+    return f"{key_prefix}:decision:{platform}:{event_id}"
 
 
 def content_hash(payload: bytes) -> str:
@@ -96,7 +104,7 @@ class EventStream:
         """Queue each event unless its identity is already known; one round trip for all."""
         if not events:
             return []
-        keys: list[str] = [self.stream]
+        keys: list[str] = [self.stream, f"{self.key_prefix}:count:accepted"]
         args: list[str | bytes | int] = [
             self.window_s,
             now_ms if now_ms is not None else int(time.time() * 1000),
@@ -119,11 +127,24 @@ class EventStream:
         return results
 
     def lookup(self, platform: Platform, event_id: str) -> EventState | None:
-        """Return what is known of a queued event, or None when its record is unknown."""
+        """Return what is known of an event: screened with its decision, queued, or None."""
         try:
-            record = self.client.get(self.dedup_key(platform.value, event_id))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(decision_key(self.key_prefix, platform.value, event_id))
+            pipe.get(self.dedup_key(platform.value, event_id))
+            decided, record = pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not look up event: {exc}") from exc
+        if decided is not None:
+            stored = orjson.loads(decided)
+            return EventState(
+                platform=platform,
+                event_id=event_id,
+                state="screened",
+                stream_id=stored["stream_id"],
+                ingested_at=datetime.fromtimestamp(stored["ingested_at_ms"] / 1000, UTC),
+                decision=Decision.model_validate(stored["decision"]),
+            )
         if record is None:
             return None
         _hash, stream_id, at_ms = _text(record).split(" ")

@@ -1,0 +1,132 @@
+"""`make bench-screen`: the screening engine against the raw encoder, in one run.
+
+Ceiling: SentenceTransformer.encode of the same model on the same texts (what a team would get
+from the library as is). Then the engine on batches of 100 with a cold embedding cache (every
+text a miss) and a warm one (every text a hit), the rules alone and the index search alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from core.engine import ScreenItem, load_engine
+from core.logs import configure_logging
+from core.normalize import normalize
+from core.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.settings import Settings
+from devtools.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench"
+BATCH = 100
+
+
+def tweet_texts(count: int, seed: int = 0) -> list[str]:
+    """Tweet-length texts (at most 280 characters) from the shipped reference set."""
+    reference = ReferenceSet.load(DEFAULT_REFERENCE_PATH)
+    texts = sorted({t for t in reference.texts if 20 <= len(t) <= 280})
+    random.Random(seed).shuffle(texts)
+    return texts[:count]
+
+
+def rate(count: int, seconds: float) -> float:
+    """Items per second, rounded."""
+    return round(count / seconds, 1)
+
+
+def sentence_transformers_ceiling(texts: list[str], threads: int) -> float:
+    """Texts/s of SentenceTransformer.encode (fp32, CPU) on the same texts."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from core.embedding import resolve_model
+
+    torch.set_num_threads(threads)
+    model = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")[1]), device="cpu")
+    model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+    return rate(len(texts), time.perf_counter() - started)
+
+
+def main() -> None:
+    """Run every measurement and print/write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--texts", type=int, default=2000)
+    options = parser.parse_args()
+    configure_logging("WARNING")
+    threads = os.cpu_count() or 1
+    texts = tweet_texts(options.texts)
+    work = OUT / "screen"
+    shutil.rmtree(work, ignore_errors=True)
+    store = RedisServer(work / "redis")
+    store.start()
+    client = redis.Redis.from_url(store.url)
+    report: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()} {threads} cores",
+        "texts": len(texts),
+        "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
+    }
+    try:
+        settings = Settings(redis_url=store.url)
+        engine = load_engine(settings, client)
+        report["model"] = engine.embedder.name
+        batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
+
+        def run_engine() -> float:
+            started = time.perf_counter()
+            for batch in batches:
+                engine.screen([ScreenItem(text=t) for t in batch])
+            return rate(len(texts), time.perf_counter() - started)
+
+        engine.screen([ScreenItem(text="warm-up text number one"), ScreenItem(text="and two")])
+        client.flushall()
+        report["engine_cold_cache_events_per_s"] = run_engine()
+        report["engine_warm_cache_events_per_s"] = run_engine()
+        report["stage_seconds_cold_and_warm"] = {
+            k: round(v, 3) for k, v in engine.times.totals.items()
+        }
+
+        ruleset = engine.rules.current()
+        started = time.perf_counter()
+        for text in texts:
+            ruleset.evaluate(text, normalize(text))
+        report["rules_alone_texts_per_s"] = rate(len(texts), time.perf_counter() - started)
+
+        vectors = engine.embedder.encode([normalize(t) for t in texts])
+        started = time.perf_counter()
+        for start in range(0, len(vectors), BATCH):
+            engine.index.search(vectors[start : start + BATCH], engine.scoring.neighbours)
+        report["index_search_queries_per_s"] = rate(len(vectors), time.perf_counter() - started)
+        report["index_size"] = len(engine.index)
+    finally:
+        client.close()
+        store.stop()
+    report["sentence_transformers_encode_texts_per_s"] = sentence_transformers_ceiling(
+        texts, threads
+    )
+    ceiling = report["sentence_transformers_encode_texts_per_s"]
+    report["ratio_cold_over_encode"] = round(report["engine_cold_cache_events_per_s"] / ceiling, 3)
+    report["ratio_warm_over_encode"] = round(report["engine_warm_cache_events_per_s"] / ceiling, 3)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "screen.json").write_text(json.dumps(report, indent=2))
+    width = max(len(key) for key in report)
+    lines = [f"{key:<{width}}  {value}" for key, value in report.items()]
+    lines += ["target: ratio_cold_over_encode >= 0.90", f"written to {OUT / 'screen.json'}"]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
