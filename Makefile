@@ -8,11 +8,17 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+LOCAL_REDIS_PORT ?= 6390
+export LOCAL_REDIS_PORT
 
-.PHONY: help venv redis run test lint format bench bench-ingest bench-screen clean index eval
+.PHONY: help venv redis run test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
 
 help:
-	@echo "make run           start Redis + the web app locally (Ctrl-C stops all)"
+	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
+	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
+	@echo "make ledger        check accepted = high + low + dead-lettered + in flight"
+	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
+	@echo "make index / eval  build the reference index / measure quality"
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
 	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
@@ -29,7 +35,7 @@ venv: $(STAMP)
 redis:
 	@scripts/ensure-tool.sh redis-server
 
-run: venv redis
+run: venv redis index
 	$(BIN)/python scripts/local_stack.py
 
 lint: venv
@@ -44,7 +50,7 @@ format: venv
 test: lint redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-ingest bench-screen
+bench: bench-ingest bench-screen bench-e2e
 
 bench-ingest: venv redis
 	@scripts/ensure-tool.sh wrk
@@ -52,6 +58,21 @@ bench-ingest: venv redis
 
 bench-screen: venv redis index
 	$(BIN)/python -m bench.screen $(BENCH_ARGS)
+
+bench-e2e: venv redis index
+	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+worker: venv index
+	$(BIN)/python -m tasks.worker $(if $(GPU),--gpu $(GPU),--cpu)
+
+# A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT; point at it by default.
+ledger demo: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+
+ledger: venv
+	$(BIN)/python scripts/ledger.py
+
+demo: venv
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 clean:
 	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache

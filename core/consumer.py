@@ -19,6 +19,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.models import Decision
+from core.settings import Settings
 from core.streams import decision_key
 
 # KEYS = [ingest stream, high stream, low stream, high counter, low counter];
@@ -153,6 +154,18 @@ class ScreeningStream:
         self.max_deliveries = max_deliveries
         self._decide = client.register_script(_DECIDE_LUA)
         self._dead_letter = client.register_script(_DEAD_LETTER_LUA)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
+        """The stream as configured: names, decision lifetime and delivery limit."""
+        return cls(
+            client,
+            stream=settings.ingest_stream,
+            group=settings.consumer_group,
+            key_prefix=settings.key_prefix,
+            decision_ttl_s=settings.decision_ttl_s,
+            max_deliveries=settings.max_deliveries,
+        )
 
     def counter(self, name: str) -> str:
         """Key of an outcome counter (accepted, high, low, dlq)."""

@@ -58,7 +58,6 @@ class Settings(BaseSettings):
 
     # Pipeline (Celery workers, batcher, decisions)
     celery_broker_url: str | None = Field(None, description="broker; REDIS_URL when unset")
-    celery_result_url: str | None = Field(None, description="result backend; REDIS_URL when unset")
     gpu_queues: int = Field(0, ge=0, description="how many screen.gpuN queues to declare")
     batch_size: int = Field(100, ge=1, le=1000, description="events per screening task")
     drain_interval_s: float = Field(1.0, gt=0, description="beat tick of the batcher")
@@ -86,6 +85,11 @@ class Settings(BaseSettings):
         description="fault injection for tests and game days: screening raises on any event "
         "whose content contains this text; unset in production",
     )
+    chaos_slow_marker: str | None = Field(
+        default=None,
+        description="fault injection: a batch holding this text takes CHAOS_SLOW_S longer",
+    )
+    chaos_slow_s: float = Field(5.0, ge=0)
 
     log_level: str = "INFO"
 

@@ -75,7 +75,7 @@ class GunicornServer:
         """Send one request; return the status and the decoded JSON (or text) body."""
         data = json.dumps(body).encode() if body is not None else None
         all_headers = {
-            "X-API-Key": "live-key",
+            "X-API-Key": self.env["API_KEYS"].split(",")[0],
             "Content-Type": "application/json",
             **(headers or {}),
         }

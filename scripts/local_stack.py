@@ -1,13 +1,15 @@
 """`make run`: start the whole system on this machine, in the foreground, and stop it all on exit.
 
 Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, then
-the web app under gunicorn. Ctrl-C or SIGTERM stops every process it started, and so does the
-death of any one of them.
+the web app under gunicorn, Celery beat, the pipeline worker (batcher and reclaimer), one
+screening worker per visible GPU (or one CPU worker when there is none) and Flower. Ctrl-C or
+SIGTERM stops every process it started, and so does the death of any one of them.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +43,22 @@ def start_redis() -> RedisServer:
     except RuntimeError as exc:
         sys.exit(f"could not start redis-server on port {LOCAL_REDIS_PORT}: {exc}")
     return server
+
+
+def visible_gpus() -> int:
+    """How many GPUs nvidia-smi lists (0 without one), honouring CUDA_VISIBLE_DEVICES."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "-L"], check=False, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
 
 
 def stop_all(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
@@ -81,13 +99,38 @@ def main() -> int:
         say(f"using the Redis at {env['REDIS_URL']}")
     settings = Settings(redis_url=env["REDIS_URL"])
 
+    gpus = visible_gpus()
+    env.setdefault("GPU_QUEUES", str(gpus))
     metrics_dir = VAR / "prometheus"
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    gunicorn = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    processes.append(("web", subprocess.Popen(gunicorn, env=env, cwd=ROOT, start_new_session=True)))
+    python = sys.executable
+    commands = [
+        ("web", [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
+         {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}),
+        ("beat", [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING",
+                  "--schedule", str(VAR / "celerybeat-schedule")], {}),
+        ("pipeline worker", [python, "-m", "tasks.worker", "--pipeline"], {}),
+        *(
+            [(f"gpu{i} worker", [python, "-m", "tasks.worker", "--gpu", f"{i}"], {})
+             for i in range(gpus)]
+            if gpus
+            else [("cpu worker", [python, "-m", "tasks.worker", "--cpu"], {})]
+        ),
+        ("flower", [python, "-m", "celery", "-A", "tasks.app", "flower",
+                    "--address=127.0.0.1", f"--port={settings.flower_port}",
+                    f"--basic-auth={settings.flower_basic_auth}", "--persistent=False"], {}),
+    ]  # fmt: skip
+    for name, command, extra in commands:
+        process = subprocess.Popen(command, env={**env, **extra}, cwd=ROOT, start_new_session=True)
+        processes.append((name, process))
 
     say(f"web app on http://{settings.web_host}:{settings.web_port}  (API docs: /openapi.json)")
+    workers = f"{gpus} GPU worker(s)" if gpus else "1 CPU worker"
+    user = settings.flower_basic_auth.split(":", 1)[0]
+    say(
+        f"{workers}, beat and the pipeline worker; Flower on http://127.0.0.1:{settings.flower_port}"
+        f" (user {user}; FLOWER_BASIC_AUTH)"
+    )
     if settings.using_dev_key:
         say("API key: dev-key  (development default; set API_KEYS=key1,key2 to replace it)")
     else:

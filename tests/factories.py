@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import itertools
+import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from core.reference import DEFAULT_REFERENCE_PATH
 
 _ids = itertools.count()
 
@@ -23,3 +30,23 @@ def event_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def write_small_reference(path: Path, per_label: int = 40, seed: int = 0) -> Path:
+    """A slice of the shipped reference set: `per_label` rows of each harmful label and six
+    times as many LOW_RISK rows (benign text is the common case), fixed seed."""
+    rows = list(
+        csv.DictReader(io.StringIO(gzip.decompress(DEFAULT_REFERENCE_PATH.read_bytes()).decode()))
+    )
+    random.Random(seed).shuffle(rows)
+    kept: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        bucket = kept.setdefault(row["label"], [])
+        if len(bucket) < per_label * (6 if row["label"] == "LOW_RISK" else 1):
+            bucket.append(row)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["id", "text", "label", "source"])
+        writer.writeheader()
+        for bucket in kept.values():
+            writer.writerows(bucket)
+    return path

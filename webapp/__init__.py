@@ -6,7 +6,7 @@ import structlog
 from flask import Flask
 
 from core.settings import Settings
-from webapp import access, events, health, openapi
+from webapp import access, events, health, openapi, screen
 from webapp.errors import register_error_handlers
 from webapp.metrics import WebMetrics
 from webapp.services import Services
@@ -20,13 +20,14 @@ def create_app(settings: Settings) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["RETRY_AFTER_S"] = settings.retry_after_s
     services = Services(settings)
-    metrics = WebMetrics(app)
+    metrics = WebMetrics(app, services)
     app.extensions["services"] = services
     app.extensions["web_metrics"] = metrics
     register_error_handlers(app, metrics.count_rejection)
     access.install(app, services, metrics)
     app.register_blueprint(events.blueprint(services, metrics))
     app.register_blueprint(health.blueprint(services))
+    app.register_blueprint(screen.blueprint(services))
     app.register_blueprint(openapi.bp)
     if settings.using_dev_key:
         log.warning(

@@ -28,7 +28,7 @@ def blueprint(services: Services) -> Blueprint:
     def readyz() -> Response:
         """Ready when Redis answers and the backlog is under its high-water mark."""
         try:
-            services.redis.ping()
+            services.client.ping()
             level = services.backlog.level()
         except (redis.RedisError, StoreUnavailable) as exc:
             return _answer({"status": "unavailable", "reason": f"redis: {exc}"}, 503)

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_flask_exporter import PrometheusMetrics
+
+from core.errors import CoreError
+from webapp.services import Services
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,6 +32,61 @@ class _Children:
         return child
 
 
+class LedgerCollector:
+    """The outcome ledger, read from Redis in one transaction at each scrape."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the outcome counters, the in-flight gauge and whether they balance."""
+        try:
+            ledger = self.services.consumer.ledger()
+        except CoreError:
+            return
+        outcomes = CounterMetricFamily(
+            "pipeline_events",
+            "Events by outcome: accepted, high, low, dead_lettered.",
+            labels=["outcome"],
+        )
+        for outcome, value in (
+            ("accepted", ledger.accepted),
+            ("high", ledger.high),
+            ("low", ledger.low),
+            ("dead_lettered", ledger.dead_lettered),
+        ):
+            outcomes.add_metric([outcome], value)
+        yield outcomes
+        yield GaugeMetricFamily(
+            "pipeline_in_flight_events", "Accepted events not yet decided.", value=ledger.in_flight
+        )
+        yield GaugeMetricFamily(
+            "pipeline_ledger_balanced",
+            "1 when accepted = high + low + dead_lettered + in flight.",
+            value=1.0 if ledger.balanced else 0.0,
+        )
+
+
+class _Exporter(PrometheusMetrics):  # type: ignore[misc]  # the exporter is untyped
+    """prometheus-flask-exporter, plus collectors that must not go through multiprocess files."""
+
+    def __init__(self, app: Flask, extra: CollectorRegistry, **kwargs: Any) -> None:
+        self.extra = extra
+        super().__init__(app, **kwargs)
+
+    def generate_metrics(
+        self, accept_header: str | None = None, names: Any = None
+    ) -> tuple[str, str]:
+        """The exporter's metrics followed by the extra registry's, in the same format."""
+        text, content_type = super().generate_metrics(accept_header, names)
+        encoder, _ = choose_encoder(accept_header or "")
+        extra = encoder(self.extra).decode()
+        eof = "# EOF\n"
+        if text.endswith(eof):  # OpenMetrics ends with EOF: the extra lines go before it
+            return text[: -len(eof)] + extra, content_type
+        return text + extra, content_type
+
+
 class WebMetrics:
     """The web process's metrics; prometheus-flask-exporter serves them at /metrics.
 
@@ -35,11 +96,17 @@ class WebMetrics:
     few microseconds a request instead of tens.
     """
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, services: Services) -> None:
         # One registry per app: tests build many apps in one process.
         self.registry = CollectorRegistry()
-        self.exporter = PrometheusMetrics(
-            app, registry=self.registry, export_defaults=False, excluded_paths=["^/metrics$"]
+        ledger = CollectorRegistry()
+        ledger.register(LedgerCollector(services))
+        self.exporter = _Exporter(
+            app,
+            ledger,
+            registry=self.registry,
+            export_defaults=False,
+            excluded_paths=["^/metrics$"],
         )
         self.requests = _Children(
             Counter(

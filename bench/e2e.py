@@ -1,0 +1,201 @@
+"""`make bench-e2e`: the whole running system under sustained load, next to the engine alone.
+
+In one run on this machine: (1) the screening engine's own throughput (batches of 100, cold
+embedding cache, nothing else running); (2) the maximum rate the running system sustains, from
+first ingestion to last decision of a backlog of events sent over HTTP (web, Redis, beat, the
+pipeline worker and one CPU worker all share the machine); (3) latency from ingestion to
+decision (`screened_at - ingested_at` of each decision) at half that rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import redis
+
+from core.consumer import ScreeningStream
+from core.engine import ScreenItem, load_engine
+from core.logs import configure_logging
+from core.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.settings import Settings
+from devtools.pipeline import PipelineProcesses, wait_until
+from devtools.redis_server import RedisServer
+from devtools.web_server import GunicornServer
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench"
+KEY = "bench-key"
+
+
+def texts_for(count: int, offset: int) -> list[str]:
+    """Distinct tweet-length texts from the reference set (a different slice per phase)."""
+    reference = ReferenceSet.load(DEFAULT_REFERENCE_PATH)
+    pool = sorted({t for t in reference.texts if 20 <= len(t) <= 280})
+    rng = np.random.default_rng(7)
+    rng.shuffle(pool)
+    return pool[offset : offset + count]
+
+
+def as_events(texts: list[str], run: str) -> list[dict[str, Any]]:
+    """Valid events carrying the texts."""
+    stamp = datetime.now(UTC).isoformat()
+    return [
+        {"event_id": f"{run}-{i}", "platform": "discord", "event_type": "message",
+         "user_id": f"u{i}", "content": text, "timestamp": stamp}
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+
+
+def engine_rate(settings: Settings, client: redis.Redis, texts: list[str]) -> float:
+    """Events/s of the engine alone on batches of 100, cold cache."""
+    engine = load_engine(settings, client)
+    engine.screen([ScreenItem(text="warm-up")])
+    started = time.perf_counter()
+    for start in range(0, len(texts), 100):
+        engine.screen([ScreenItem(text=t) for t in texts[start : start + 100]])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def decided(stream: ScreeningStream) -> list[dict[str, Any]]:
+    """Every decision on the high and low streams."""
+    out = []
+    for name in (stream.high_stream, stream.low_stream):
+        entries: Any = stream.client.xrange(name)
+        out += [orjson.loads(fields[b"decision"]) for _, fields in entries]
+    return out
+
+
+def latencies_ms(decisions: list[dict[str, Any]]) -> list[float]:
+    """Ingestion-to-decision latency of each decision, in ms."""
+    return [
+        (
+            datetime.fromisoformat(d["screened_at"]) - datetime.fromisoformat(d["ingested_at"])
+        ).total_seconds()
+        * 1000
+        for d in decisions
+    ]
+
+
+def post(web: GunicornServer, events: list[dict[str, Any]]) -> None:
+    """Submit events in batches of 500."""
+    for start in range(0, len(events), 500):
+        status, answer = web.request(
+            "POST", "/v1/events/batch", {"events": events[start : start + 500]}
+        )
+        if status != 200:
+            raise RuntimeError(f"ingestion refused: {status} {answer}")
+
+
+def max_phase(
+    web: GunicornServer, stream: ScreeningStream, events: list[dict[str, Any]], limit_s: float
+) -> dict[str, Any]:
+    """Send a backlog at once; the sustained rate is events over first send to last decision."""
+    started = time.time()
+    post(web, events)
+    ingest_s = time.time() - started
+    wait_until(lambda: stream.ledger().in_flight == 0, limit_s, "the backlog to drain")
+    done = [d for d in decided(stream) if d["event_id"].startswith("max-")]
+    last = max(datetime.fromisoformat(d["screened_at"]).timestamp() for d in done)
+    return {
+        "events": len(done),
+        "ingest_seconds": round(ingest_s, 2),
+        "events_per_s": len(done) / (last - started),
+    }
+
+
+def paced_phase(
+    web: GunicornServer, stream: ScreeningStream, events: list[dict[str, Any]], rate: float
+) -> dict[str, Any]:
+    """Offer events at `rate` per second in small batches; latency of each decision."""
+    chunk = 10
+    started = time.monotonic()
+    for i in range(0, len(events), chunk):
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        post(web, events[i : i + chunk])
+    offered = len(events) / (time.monotonic() - started)
+    wait_until(lambda: stream.ledger().in_flight == 0, 300, "the paced phase to finish")
+    latencies = latencies_ms([d for d in decided(stream) if d["event_id"].startswith("half-")])
+    return {
+        "offered_events_per_s": round(offered, 1),
+        "events": len(latencies),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1),
+        "max_ms": round(float(np.max(latencies)), 1),
+    }
+
+
+def main() -> None:
+    """Measure and report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the load phases")
+    options = parser.parse_args()
+    configure_logging("WARNING")
+    work = OUT / "e2e"
+    shutil.rmtree(work, ignore_errors=True)
+    store = RedisServer(work / "redis", appendonly=True, appendfsync="everysec")
+    store.start()
+    client = redis.Redis.from_url(store.url)
+    env = {
+        "REDIS_URL": store.url,
+        "API_KEYS": KEY,
+        "LOG_LEVEL": "WARNING",
+        "BACKLOG_MAX": "10000000",
+    }
+    report: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores"
+    }
+    processes = PipelineProcesses(env, work / "logs")
+    web = GunicornServer(store.url, work / "web", **env)
+    try:
+        rate = engine_rate(Settings(redis_url=store.url), client, texts_for(1000, 0))
+        report["engine_events_per_s"] = round(rate, 1)
+        web.start()
+        processes.start_beat()
+        processes.start_worker("pipeline", ["--pipeline"])
+        processes.start_worker("cpu", ["--cpu"])
+        stream = ScreeningStream(client)
+        post(web, as_events(texts_for(20, 1000), "warm"))
+        wait_until(lambda: stream.ledger().high + stream.ledger().low == 20, 300, "warm-up")
+        backlog = int(rate * options.seconds)
+        flat = max_phase(
+            web, stream, as_events(texts_for(backlog, 2000), "max"), options.seconds * 10
+        )
+        sustained = flat.pop("events_per_s")
+        report["pipeline_max_events_per_s"] = round(sustained, 1)
+        report["pipeline_over_engine"] = round(sustained / rate, 3)
+        report["max_phase"] = flat
+        paced = as_events(texts_for(int(sustained / 2 * options.seconds), 2000 + backlog), "half")
+        report["half_rate"] = paced_phase(web, stream, paced, sustained / 2)
+        ledger = stream.ledger()
+        report["ledger"] = {
+            "accepted": ledger.accepted,
+            "decided": ledger.high + ledger.low,
+            "dead_lettered": ledger.dead_lettered,
+            "balanced": ledger.balanced,
+        }
+    finally:
+        processes.stop_all()
+        web.stop()
+        client.close()
+        store.stop()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "e2e.json").write_text(json.dumps(report, indent=2))
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    sys.stdout.write("targets: pipeline_over_engine >= 0.85, p50 <= 300 ms, p99 <= 1000 ms\n")
+
+
+if __name__ == "__main__":
+    main()

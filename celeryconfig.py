@@ -1,0 +1,66 @@
+"""Celery configuration derived from the project settings: queues, routes, acks, beat schedule.
+
+Queues: one per GPU (screen.gpu0 ... screen.gpuN-1), screen.cpu for CPU workers, screen.sync for
+the synchronous screen API, and pipeline for the batcher's and reclaimer's ticks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu import Queue
+
+from core.settings import Settings
+
+CPU_QUEUE = "screen.cpu"
+SYNC_QUEUE = "screen.sync"
+PIPELINE_QUEUE = "pipeline"
+SCREEN_QUEUE_PREFIX = "screen."
+
+
+def gpu_queue(index: int) -> str:
+    """The queue of the worker pinned to GPU `index`."""
+    return f"{SCREEN_QUEUE_PREFIX}gpu{index}"
+
+
+def from_settings(settings: Settings) -> dict[str, Any]:
+    """Celery settings for this deployment."""
+    names = [CPU_QUEUE, SYNC_QUEUE, PIPELINE_QUEUE, *map(gpu_queue, range(settings.gpu_queues))]
+    tick = settings.drain_interval_s
+    return {
+        "broker_url": settings.celery_broker_url or settings.redis_url,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": [Queue(name) for name in names],
+        "task_default_queue": CPU_QUEUE,
+        "task_routes": {
+            "tasks.batcher.drain": {"queue": PIPELINE_QUEUE},
+            "tasks.batcher.reclaim": {"queue": PIPELINE_QUEUE},
+            "tasks.screening.screen_sync": {"queue": SYNC_QUEUE},
+        },
+        # A task is acknowledged when it has finished, and given back when its worker dies:
+        # the stream's own pending list is the second safety net (see core.consumer).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": settings.task_visibility_timeout_s},
+        "broker_connection_retry_on_startup": True,
+        # No task returns a result anyone reads: the synchronous screen task answers through a
+        # Redis list its request waits on, so there is no result backend to run.
+        "task_ignore_result": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "beat_schedule": {
+            "drain-ingest-stream": {
+                "task": "tasks.batcher.drain",
+                "schedule": tick,
+                "options": {"expires": tick * 2},
+            },
+            "reclaim-pending-entries": {
+                "task": "tasks.batcher.reclaim",
+                "schedule": settings.reclaim_interval_s,
+                "options": {"expires": settings.reclaim_interval_s * 2},
+            },
+        },
+    }

@@ -1,0 +1,75 @@
+"""Beat-ticked tasks that feed the screening queues from the ingest stream.
+
+`drain` reads new entries through the consumer group for up to one beat interval, in batches,
+and sends each batch to the chosen queue; it stops reading when no live queue has room, so the
+backlog waits in the durable stream rather than in broker lists. Two overlapping ticks are
+safe: a consumer-group read hands each entry to one reader only. `reclaim` takes back entries
+whose worker died or failed (idle past the timeout) and dispatches them again, or dead-letters
+them after too many deliveries; it also trims acknowledged entries.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+
+from core.consumer import Entry
+from tasks.app import app
+from tasks.runtime import runtime
+from tasks.screening import screen_batch
+
+log = structlog.get_logger(__name__)
+
+BATCHER = "batcher"
+
+
+def dispatch(entries: list[Entry], queue: str) -> None:
+    """Send one batch of entries (ids plus content, as JSON) to a screening queue."""
+    screen_batch.apply_async(args=[[entry.to_list() for entry in entries]], queue=queue)
+
+
+@app.task(name="tasks.batcher.drain", ignore_result=True)
+def drain() -> dict[str, Any]:
+    """Move new stream entries to screening queues for up to one beat interval."""
+    current = runtime()
+    settings = current.settings
+    stream, router = current.stream, current.router
+    stream.ensure_group()
+    deadline = time.monotonic() + settings.drain_interval_s * 0.9
+    batches = events = 0
+    while time.monotonic() < deadline:
+        queue = router.choose()
+        if queue is None:
+            time.sleep(settings.read_block_ms / 1000)
+            continue
+        entries = stream.read(BATCHER, settings.batch_size, settings.read_block_ms)
+        if entries:
+            dispatch(entries, queue)
+            batches += 1
+            events += len(entries)
+    if batches:
+        log.info("drained", batches=batches, events=events)
+    return {"batches": batches, "events": events}
+
+
+@app.task(name="tasks.batcher.reclaim", ignore_result=True)
+def reclaim() -> dict[str, Any]:
+    """Dispatch again what dead or failing workers left pending; dead-letter the hopeless."""
+    current = runtime()
+    settings = current.settings
+    stream, router = current.stream, current.router
+    stream.ensure_group()
+    queue = router.choose()
+    dispatched = dead = 0
+    if queue is not None:
+        found = stream.reclaim(BATCHER, int(settings.reclaim_idle_s * 1000), settings.batch_size)
+        dead = found.dead_lettered
+        if found.entries:
+            dispatch(found.entries, queue)
+            dispatched = len(found.entries)
+    trimmed = stream.trim(settings.stream_keep_s)
+    if dispatched or dead:
+        log.info("reclaimed", dispatched=dispatched, dead_lettered=dead, queue=queue)
+    return {"dispatched": dispatched, "dead_lettered": dead, "trimmed": trimmed}

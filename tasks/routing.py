@@ -1,0 +1,133 @@
+"""Which screening queue gets the next batch: live workers, least backlog, bounded queues.
+
+Workers announce the queues they consume with a heartbeat (a sorted set per queue, scored by
+time). The batcher sends a batch to the live queue with the fewest waiting batches per worker,
+and holds back (leaving events in the durable stream) once every live queue has enough work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import redis
+import structlog
+
+from celeryconfig import SCREEN_QUEUE_PREFIX, SYNC_QUEUE
+
+log = structlog.get_logger(__name__)
+
+
+def is_batch_queue(name: str) -> bool:
+    """Whether a queue takes screening batches (screen.cpu, screen.gpuN; not screen.sync)."""
+    return name.startswith(SCREEN_QUEUE_PREFIX) and name != SYNC_QUEUE
+
+
+class QueueRouter:
+    """Worker heartbeats per queue in Redis, and the choice of queue for each batch."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        key_prefix: str = "events",
+        heartbeat_s: float = 5.0,
+        batches_per_worker: int = 2,
+        broker: redis.Redis | None = None,
+    ) -> None:
+        self.client = client
+        self.broker = broker or client
+        self.prefix = key_prefix
+        self.ttl_s = heartbeat_s * 3
+        self.batches_per_worker = batches_per_worker
+
+    def _members_key(self, queue: str) -> str:
+        return f"{self.prefix}:workers:{queue}"
+
+    @property
+    def _queues_key(self) -> str:
+        return f"{self.prefix}:worker-queues"
+
+    def heartbeat(self, worker: str, queues: Sequence[str], now: float | None = None) -> None:
+        """Say that `worker` is alive and consumes `queues`."""
+        stamp = time.time() if now is None else now
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.sadd(self._queues_key, queue)
+            pipe.zadd(self._members_key(queue), {worker: stamp})
+            pipe.zremrangebyscore(self._members_key(queue), "-inf", stamp - self.ttl_s * 10)
+        pipe.execute()
+
+    def forget(self, worker: str, queues: Sequence[str]) -> None:
+        """Say that `worker` has stopped."""
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrem(self._members_key(queue), worker)
+        pipe.execute()
+
+    def live_workers(self, now: float | None = None) -> dict[str, int]:
+        """Live workers per batch queue (heartbeat within three intervals)."""
+        stamp = time.time() if now is None else now
+        queues = sorted(q.decode() for q in self.client.smembers(self._queues_key))  # type: ignore[union-attr]
+        queues = [q for q in queues if is_batch_queue(q)]
+        if not queues:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zcount(self._members_key(queue), stamp - self.ttl_s, "+inf")
+        counts = pipe.execute()
+        return {q: int(n) for q, n in zip(queues, counts, strict=True) if int(n) > 0}
+
+    def waiting(self, queues: Sequence[str]) -> dict[str, int]:
+        """Batches waiting in each queue (the broker's list length)."""
+        pipe = self.broker.pipeline(transaction=False)
+        for queue in queues:
+            pipe.llen(queue)
+        return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
+
+    def choose(self, now: float | None = None) -> str | None:
+        """The queue for the next batch, or None when no live queue has room for one."""
+        live = self.live_workers(now)
+        if not live:
+            return None
+        waiting = self.waiting(list(live))
+        open_queues = [q for q in live if waiting[q] < self.batches_per_worker * live[q]]
+        if not open_queues:
+            return None
+        return min(open_queues, key=lambda q: (waiting[q] / live[q], q))
+
+
+class Heartbeat:
+    """A daemon thread that keeps a worker's heartbeat fresh until stopped."""
+
+    def __init__(
+        self, router: QueueRouter, worker: str, queues: Sequence[str], every_s: float
+    ) -> None:
+        self.router = router
+        self.worker = worker
+        self.queues = [q for q in queues if is_batch_queue(q)]
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="queue-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Beat now and then every interval."""
+        if self.queues:
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and remove this worker from its queues."""
+        self._stop.set()
+        if self.queues:
+            try:
+                self.router.forget(self.worker, self.queues)
+            except redis.RedisError as exc:
+                log.warning("heartbeat_forget_failed", worker=self.worker, error=str(exc))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.router.heartbeat(self.worker, self.queues)
+            except redis.RedisError as exc:  # Redis away: keep trying, the worker still works
+                log.warning("heartbeat_failed", worker=self.worker, error=str(exc))
+            self._stop.wait(self.every_s)

@@ -1,0 +1,73 @@
+"""What a worker process holds: settings, Redis clients, the stream, the router, the engine.
+
+Everything is created on first use in the process that uses it (a prefork child, not the
+parent), so nothing heavy happens at import or fork time and no connection crosses a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cached_property
+
+import redis
+
+from core.consumer import ScreeningStream
+from core.engine import ScreeningEngine, load_engine
+from core.settings import Settings
+from tasks.routing import QueueRouter
+
+
+class Runtime:
+    """Per-process collaborators of the tasks, each built lazily once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def client(self) -> redis.Redis:
+        """Client of the Redis holding the streams."""
+        timeout = max(self.settings.redis_timeout_s, 5.0)
+        return redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+
+    @cached_property
+    def broker(self) -> redis.Redis:
+        """Client of the broker's Redis (the same one unless CELERY_BROKER_URL is set)."""
+        url = self.settings.celery_broker_url
+        return redis.Redis.from_url(url) if url else self.client
+
+    @cached_property
+    def stream(self) -> ScreeningStream:
+        """The consumer side of the ingest stream."""
+        return ScreeningStream.from_settings(self.client, self.settings)
+
+    @cached_property
+    def router(self) -> QueueRouter:
+        """Heartbeats and the choice of queue."""
+        s = self.settings
+        return QueueRouter(
+            self.client, s.key_prefix, s.worker_heartbeat_s, s.queue_batches_per_worker, self.broker
+        )
+
+    @cached_property
+    def engine(self) -> ScreeningEngine:
+        """The screening engine, loaded on the first batch this process screens."""
+        return load_engine(self.settings, self.client)
+
+    @cached_property
+    def consumer_name(self) -> str:
+        """This process's name in the consumer group."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+_current: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The runtime of this process, created from the environment on first use."""
+    global _current  # noqa: PLW0603 - one runtime per process, created lazily
+    if _current is None or _current.consumer_name != f"{socket.gethostname()}:{os.getpid()}":
+        _current = Runtime(Settings())
+    return _current

@@ -1,0 +1,131 @@
+"""Screening tasks: a batch from the stream (decisions routed and acknowledged), or texts now."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from core.consumer import Entry
+from core.engine import ScreenItem
+from core.models import Decision, Event
+from core.settings import Settings
+from tasks.app import app
+from tasks.runtime import Runtime, runtime
+
+log = structlog.get_logger(__name__)
+
+
+class PoisonedEvent(RuntimeError):
+    """Raised by the fault-injection hook (CHAOS_POISON_MARKER) for an event's content."""
+
+
+def _check_chaos(items: list[ScreenItem], settings: Settings) -> None:
+    """Fault injection, off unless configured: fail or stall on marked content."""
+    poison, slow = settings.chaos_poison_marker, settings.chaos_slow_marker
+    if poison and any(poison in item.text for item in items):
+        raise PoisonedEvent(f"fault injected: content contains {poison!r}")
+    if slow and any(slow in item.text for item in items):
+        time.sleep(settings.chaos_slow_s)
+
+
+def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
+    """Screen items with the process's engine."""
+    _check_chaos(items, current.settings)
+    return current.engine.screen(items)
+
+
+def _parse(entry: Entry) -> tuple[Event, ScreenItem]:
+    """The event of a stream entry and what the engine needs of it."""
+    event = Event.model_validate_json(entry.event)
+    ingested = (
+        datetime.fromtimestamp(entry.ingested_at_ms / 1000, UTC) if entry.ingested_at_ms else None
+    )
+    item = ScreenItem(
+        text=event.content,
+        event_id=event.event_id,
+        platform=event.platform.value,
+        user_id=event.user_id,
+        ingested_at=ingested,
+    )
+    return event, item
+
+
+@app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
+def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
+    """Screen a batch of stream entries; route, store and acknowledge each decision once.
+
+    An entry that cannot be parsed or screened stays pending with its failure recorded, while
+    the rest of the batch is decided; the reclaimer retries it and dead-letters it after
+    MAX_DELIVERIES deliveries.
+    """
+    current = runtime()
+    entries = [Entry.from_list(values) for values in raw_entries]
+    current.stream.claim(current.consumer_name, [entry.stream_id for entry in entries])
+    good: list[tuple[Entry, Event, ScreenItem]] = []
+    for entry in entries:
+        try:
+            good.append((entry, *_parse(entry)))
+        except (ValidationError, ValueError) as exc:
+            current.stream.record_failure(entry.stream_id, f"unreadable entry: {exc}")
+            log.warning("entry_unreadable", stream_id=entry.stream_id, error=str(exc)[:300])
+    failed = len(entries) - len(good)
+    try:
+        decisions = _screen(current, [item for _, _, item in good])
+        decided = good
+    except Exception as exc:
+        log.warning("batch_failed_screening_one_by_one", error=str(exc)[:300], size=len(good))
+        decided, decisions = [], []
+        for entry, event, item in good:
+            try:
+                decisions.append(_screen(current, [item])[0])
+                decided.append((entry, event, item))
+            except Exception as single:
+                failed += 1
+                current.stream.record_failure(entry.stream_id, f"{type(single).__name__}: {single}")
+                log.warning(
+                    "event_failed_screening", stream_id=entry.stream_id, error=str(single)[:300]
+                )
+    finished = current.stream.decide(
+        [entry for entry, _, _ in decided],
+        decisions,
+        [(event.platform.value, event.event_id) for _, event, _ in decided],
+    )
+    result = {
+        "decided": sum(finished),
+        "already_decided": len(finished) - sum(finished),
+        "failed": failed,
+    }
+    log.info("batch_screened", **result, worker=current.consumer_name)
+    return result
+
+
+@app.task(name="tasks.screening.screen_sync", ignore_result=True)
+def screen_sync(items: list[dict[str, Any]], reply_key: str) -> int:
+    """Screen texts (or an event) now and push the decisions to `reply_key` for the waiting
+    request; nothing is queued or stored."""
+    current = runtime()
+    screen_items = [
+        ScreenItem(
+            text=item["text"],
+            event_id=item.get("event_id"),
+            platform=item.get("platform"),
+            user_id=item.get("user_id"),
+        )
+        for item in items
+    ]
+    try:
+        decisions = _screen(current, screen_items)
+        reply = orjson.dumps({"decisions": [d.model_dump(mode="json") for d in decisions]})
+    except Exception as exc:
+        log.warning("sync_screening_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        reply = orjson.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]})
+    pipe = current.client.pipeline(transaction=True)
+    pipe.rpush(reply_key, reply)
+    pipe.expire(reply_key, 60)  # nobody reads an answer after its request timed out
+    pipe.execute()
+    return len(screen_items)

@@ -1,0 +1,64 @@
+"""Start a Celery worker for one role: `python -m tasks.worker --gpu 0 | --cpu | --pipeline`.
+
+A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES) and consumes only that GPU's queue and
+the synchronous screening queue; a CPU worker the CPU queue and the synchronous queue; the
+pipeline worker runs the batcher and reclaimer ticks and loads no model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from celeryconfig import CPU_QUEUE, PIPELINE_QUEUE, SYNC_QUEUE, gpu_queue
+
+
+def worker_command(
+    role: str, gpu: int | None, concurrency: int, loglevel: str
+) -> tuple[list[str], dict[str, str]]:
+    """The celery command line and environment for a role."""
+    env = dict(os.environ)
+    if role == "gpu":
+        assert gpu is not None
+        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
+        env.setdefault("EMBED_DEVICE", "cuda")
+        queues, name, pool = [gpu_queue(gpu), SYNC_QUEUE], f"gpu{gpu}", "prefork"
+    elif role == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        env.setdefault("EMBED_DEVICE", "cpu")
+        queues, name, pool = [CPU_QUEUE, SYNC_QUEUE], "cpu", "prefork"
+    else:
+        queues, name, pool = [PIPELINE_QUEUE], "pipeline", "threads"
+    command = [
+        sys.executable, "-m", "celery", "-A", "tasks.app", "worker",
+        "--queues", ",".join(queues),
+        "--hostname", f"{name}@%h",
+        "--pool", pool,
+        "--concurrency", str(concurrency if role != "pipeline" else max(concurrency, 2)),
+        "--loglevel", loglevel,
+        "--without-gossip", "--without-mingle",
+        "-E",
+    ]  # fmt: skip
+    return command, env
+
+
+def main() -> None:
+    """Parse the role and replace this process with the worker."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    role = parser.add_mutually_exclusive_group(required=True)
+    role.add_argument("--gpu", type=int, help="pin to this GPU and consume screen.gpuN")
+    role.add_argument("--cpu", action="store_true", help="consume screen.cpu on the CPU")
+    role.add_argument("--pipeline", action="store_true", help="run the batcher and reclaimer")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="processes (threads for pipeline)"
+    )
+    parser.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
+    options = parser.parse_args()
+    name = "gpu" if options.gpu is not None else "cpu" if options.cpu else "pipeline"
+    command, env = worker_command(name, options.gpu, options.concurrency, options.loglevel)
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()
