@@ -47,7 +47,8 @@ def rate(count: int, seconds: float) -> float:
 
 
 def sentence_transformers_ceiling(texts: list[str], threads: int) -> float:
-    """Texts/s of SentenceTransformer.encode (fp32, CPU) on the same texts."""
+    """Texts/s of SentenceTransformer.encode (fp32, CPU) on the same texts, at the better of its
+    default batch size (32) and ours (100)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -56,9 +57,12 @@ def sentence_transformers_ceiling(texts: list[str], threads: int) -> float:
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")[1]), device="cpu")
     model.encode(texts[:BATCH], batch_size=BATCH)  # warm-up
-    started = time.perf_counter()
-    model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
-    return rate(len(texts), time.perf_counter() - started)
+    rates = []
+    for batch_size in (32, BATCH):
+        started = time.perf_counter()
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        rates.append(rate(len(texts), time.perf_counter() - started))
+    return max(rates)
 
 
 def main() -> None:

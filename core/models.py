@@ -69,13 +69,16 @@ def _parse_timestamp(value: Any) -> datetime:
     """Accept only an RFC 3339 string with an offset; return it in UTC."""
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 string such as 2026-01-31T12:00:00Z")
-    if not _RFC3339.match(value):
+    match = _RFC3339.match(value)
+    if not match:
         raise ValueError("must be RFC 3339 with a UTC offset, such as 2026-01-31T12:00:00+02:00")
-    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
-    # Python parses at most 6 fractional digits; RFC 3339 allows more, so cut them.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    if value[10] == "t" or value[-1] == "z":  # RFC 3339 allows lower case; Python does not
+        value = value.upper()
+    fraction = match.group(1)
+    if fraction and len(fraction) > 7:  # Python parses at most 6 digits; RFC 3339 allows more
+        value = value[: match.start(1) + 7] + value[match.end(1) :]
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"is not a real date and time ({exc})") from None
     return parsed.astimezone(UTC)

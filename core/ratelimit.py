@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import redis
 
 from core.errors import StoreUnavailable
+from core.scripts import ScriptRunner
 
 # KEYS[1] = bucket; ARGV = rate per ms, burst, now_ms. The bucket is a hash of the tokens left
 # and when it was last filled; it expires once it would be full again, so idle keys cost nothing.
@@ -51,7 +52,7 @@ class RateLimiter:
         self.rate_per_ms = rate_per_s / 1000.0
         self.burst = burst
         self.key_prefix = key_prefix
-        self._take = client.register_script(_TAKE_LUA)
+        self._take = ScriptRunner(client, _TAKE_LUA)
 
     def take(self, api_key: str, now_ms: int | None = None) -> RateDecision:
         """Spend one token of this key's bucket."""
@@ -60,7 +61,7 @@ class RateLimiter:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         try:
             allowed, wait_ms = self._take(
-                keys=[f"{self.key_prefix}:rate:{digest}"], args=[self.rate_per_ms, self.burst, now]
+                [f"{self.key_prefix}:rate:{digest}"], [self.rate_per_ms, self.burst, now]
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not check the rate limit: {exc}") from exc

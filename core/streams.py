@@ -14,6 +14,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.models import Decision, Event, EventState, Platform
+from core.scripts import ScriptRunner
 
 # One call per batch: for each event, either find its dedup record (duplicate when the content
 # hash matches, conflict when it does not) or XADD the event, write the record and count it as
@@ -26,6 +27,7 @@ local stream = KEYS[1]
 local window = ARGV[1]
 local now = ARGV[2]
 local out = {}
+local accepted = 0
 for i = 3, #KEYS do
   local h = ARGV[2 * i - 1]
   local record = redis.call('GET', KEYS[i])
@@ -37,11 +39,12 @@ for i = 3, #KEYS do
     local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i],
       'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now)
     redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
-    redis.call('INCR', KEYS[2])
+    accepted = accepted + 1
     out[#out + 1] = 'A'
     out[#out + 1] = id .. ' ' .. now
   end
 end
+if accepted > 0 then redis.call('INCRBY', KEYS[2], accepted) end
 return out
 """
 
@@ -88,7 +91,7 @@ class EventStream:
         self.stream = stream
         self.key_prefix = key_prefix
         self.window_s = window_s
-        self._ingest = client.register_script(_INGEST_LUA)
+        self._ingest = ScriptRunner(client, _INGEST_LUA)
 
     def dedup_key(self, platform: str, event_id: str) -> str:
         """Key of the idempotency record of one event identity."""
@@ -113,11 +116,11 @@ class EventStream:
         ]
         for event in events:
             payload = event.payload()
-            keys.append(self.dedup_key(event.platform.value, event.event_id))
+            keys.append(self.dedup_key(event.platform, event.event_id))
             args.append(content_hash(payload))
             args.append(payload)
         try:
-            raw = self._ingest(keys=keys, args=args)
+            raw = self._ingest(keys, args)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not queue events: {exc}") from exc
         results = []
