@@ -124,6 +124,11 @@ _LATIN_VARIANT: dict[str, str] = {
     **{chr(0x1F170 + i): chr(0x41 + i) for i in range(26)},
 }
 _CONFUSABLE.update(_LATIN_VARIANT)
+# The other direction: Latin letters slipped into Cyrillic words ("рaбoтa" with Latin a, o).
+_TO_CYRILLIC = str.maketrans(
+    dict(zip("aeopcyxkmAEOPCXKMHTBY", "аеорсухкмАЕОРСХКМНТВУ", strict=True))
+)
+_LATIN_LOOKALIKES = frozenset("aeopcyxkmAEOPCXKMHTBY")
 _CONFUSABLE_TABLE = str.maketrans(_CONFUSABLE)
 _HAS_CONFUSABLE = re.compile("[" + "".join(map(re.escape, _CONFUSABLE)) + "]")
 _CONFUSABLE_TOKEN = re.compile(r"\S*" + _HAS_CONFUSABLE.pattern + r"\S*")
@@ -240,17 +245,28 @@ def _fold_confusables(text: str) -> str:
     def fold(match: re.Match[str]) -> str:
         token = match.group(0)
         latin, other = _letter_counts(token)
-        if latin == other == 0:
-            # Only look-alikes ("рор"): decide by the script of the whole text.
+        disguised = bool(latin) and _latin_all_lookalikes(token)
+        if other and disguised:
+            return token.translate(_TO_CYRILLIC)  # a Cyrillic word in disguise
+        if other == 0 and (latin == 0 or disguised):
+            # Only look-alikes ("рор", "пapтнep"): decide by the script of the whole text.
             if not text_is_latin:
-                total_latin, total_other = _letter_counts(text)
+                # Latin look-alikes do not vote: in a disguised Russian text they are the lie.
+                total_latin, total_other = _letter_counts(
+                    "".join(c for c in text if c not in _LATIN_LOOKALIKES)
+                )
                 text_is_latin.append(total_latin > total_other)
             if text_is_latin[0]:
                 return token.translate(_CONFUSABLE_TABLE)
-            return token
+            return token.translate(_TO_CYRILLIC)
         return token.translate(_CONFUSABLE_TABLE) if latin > other else token
 
     return _CONFUSABLE_TOKEN.sub(fold, text)
+
+
+def _latin_all_lookalikes(token: str) -> bool:
+    """Tell whether every Latin letter of a token could pass for a Cyrillic one."""
+    return all(char in _LATIN_LOOKALIKES for char in token if "A" <= char <= "z" and char.isalpha())
 
 
 def _lookup(chars: str) -> str | None:

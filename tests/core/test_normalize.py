@@ -222,3 +222,20 @@ def test_leet_spellings_of_ordinary_words_are_folded(text: str, folded: str) -> 
 @pytest.mark.parametrize("text", ["meet at 5am on the 4th", "mp3 b2b covid19 x86 4chan", "W3C"])
 def test_numbers_with_suffixes_and_codes_are_not_leet(text: str) -> None:
     assert normalize(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("Нyжны люди для yдaлённoй рaбoты в кpиптo", "Нужны люди для удалённой работы в крипто"),
+        ("Набираю пapтнepoв в пpoeкт", "Набираю партнеров в проект"),
+    ],
+)
+def test_latin_lookalikes_inside_russian_words_are_folded_to_cyrillic(
+    text: str, folded: str
+) -> None:
+    assert normalize(text) == folded
+
+
+def test_english_with_a_russian_word_keeps_both_scripts() -> None:
+    assert normalize("I said привет to my cat") == "I said привет to my cat"

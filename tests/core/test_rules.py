@@ -172,6 +172,26 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["Заработок без вложений, пиши в лс", "Ищу людей, доход от 100$ в день"],
         ["Привет, как дела?", "Хороший доход у соседа"],
     ),
+    "spam_mixed_script": (
+        ["Нyжны люди для yдaлённoй рaбoты", "Набираю пapтнepoв в пpoeкт"],
+        ["Привет, как дела? See you at 5", "Мой email test@mail.ru", "café crème brûlée"],
+    ),
+    "spam_testimonial": (
+        ["thanks to @trader_jane I made $5000 in a week", "i recommend @crypto_mike he is legit"],
+        ["@john thanks to you we won", "thank you all for coming", "contact lenses are great"],
+    ),
+    "spam_first_people": (
+        ["paying $500 to the first 10 people who dm me", "first (5) persons to message me win"],
+        ["the first 10 minutes were boring", "first people to land on the moon"],
+    ),
+    "spam_recovery": (
+        ["he helped me recover my stolen bitcoin", "recovery of lost funds guaranteed"],
+        ["recovery from surgery takes weeks", "I got back my account name"],
+    ),
+    "spam_crypto_lure": (
+        ["join the airdrop now", "huge rewards on our investment platform"],
+        ["the air drop was cancelled", "we invest in our platform team"],
+    ),
     "mention_flood": (["@a @b @c @d @e @f @g @h look"], ["@a @b thanks", "mail me at a@b.com"]),
     "emoji_flood": (["🔥" * 12, "buy 💰💰💰💰💰💰💰💰💰💰 now"], ["nice 🔥🔥", "a ✓ b"]),
 }
