@@ -57,13 +57,13 @@ def as_events(texts: list[str], run: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def engine_rate(settings: Settings, client: redis.Redis, texts: list[str]) -> float:
-    """Events/s of the engine alone on batches of 100, cold cache."""
+def engine_rate(settings: Settings, client: redis.Redis, texts: list[str], batch: int) -> float:
+    """Events/s of the engine alone on batches of `batch`, cold cache."""
     engine = load_engine(settings, client)
     engine.screen([ScreenItem(text="warm-up")])
     started = time.perf_counter()
-    for start in range(0, len(texts), 100):
-        engine.screen([ScreenItem(text=t) for t in texts[start : start + 100]])
+    for start in range(0, len(texts), batch):
+        engine.screen([ScreenItem(text=t) for t in texts[start : start + batch]])
     return len(texts) / (time.perf_counter() - started)
 
 
@@ -118,7 +118,7 @@ def paced_phase(
     web: GunicornServer, stream: ScreeningStream, events: list[dict[str, Any]], rate: float
 ) -> dict[str, Any]:
     """Offer events at `rate` per second in small batches; latency of each decision."""
-    chunk = 10
+    chunk = max(10, int(rate / 100))  # about 100 requests a second, whatever the rate
     started = time.monotonic()
     for i in range(0, len(events), chunk):
         delay = started + i / rate - time.monotonic()
@@ -141,6 +141,10 @@ def main() -> None:
     """Measure and report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load phases")
+    parser.add_argument(
+        "--gpu", type=int, help="screen on this GPU (a --gpu worker) instead of the CPU"
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="events per screening task")
     options = parser.parse_args()
     configure_logging("WARNING")
     work = OUT / "e2e"
@@ -148,24 +152,34 @@ def main() -> None:
     store = RedisServer(work / "redis", appendonly=True, appendfsync="everysec")
     store.start()
     client = redis.Redis.from_url(store.url)
+    device = "cpu" if options.gpu is None else "cuda"
     env = {
         "REDIS_URL": store.url,
         "API_KEYS": KEY,
         "LOG_LEVEL": "WARNING",
         "BACKLOG_MAX": "10000000",
+        "BATCH_SIZE": str(options.batch_size),
+        "GPU_QUEUES": "0" if options.gpu is None else str(options.gpu + 1),
+        "EMBED_DEVICE": device,
     }
     report: dict[str, Any] = {
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores"
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "device": device,
+        "batch_size": options.batch_size,
     }
     processes = PipelineProcesses(env, work / "logs")
     web = GunicornServer(store.url, work / "web", **env)
     try:
-        rate = engine_rate(Settings(redis_url=store.url), client, texts_for(1000, 0))
+        settings = Settings(redis_url=store.url, embed_device=device)
+        rate = engine_rate(
+            settings, client, texts_for(options.batch_size * 10, 0), options.batch_size
+        )
         report["engine_events_per_s"] = round(rate, 1)
         web.start()
         processes.start_beat()
         processes.start_worker("pipeline", ["--pipeline"])
-        processes.start_worker("cpu", ["--cpu"])
+        role = ["--cpu"] if options.gpu is None else ["--gpu", str(options.gpu)]
+        processes.start_worker("screening", role)
         stream = ScreeningStream(client)
         post(web, as_events(texts_for(20, 1000), "warm"))
         wait_until(lambda: stream.ledger().high + stream.ledger().low == 20, 300, "warm-up")

@@ -1,4 +1,4 @@
-"""The labelled reference examples and their FAISS index: nearest examples with labels."""
+"""The labelled reference examples and their index (FAISS, or numpy without it): neighbours."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -80,19 +81,49 @@ class ReferenceSet:
         return np.array([_CATEGORY_INDEX[label] for label in self.labels], dtype=np.int64)
 
 
+class _NumpySearch:
+    """Exact inner-product search with numpy, for hosts without faiss (a GPU image, say)."""
+
+    def __init__(self, dim: int) -> None:
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+
+    def add(self, vectors: Vectors) -> None:
+        """Append vectors."""
+        self._vectors = np.concatenate([self._vectors, vectors])
+
+    def search(self, queries: Vectors, k: int) -> tuple[Vectors, npt.NDArray[np.int64]]:
+        """The k most similar stored vectors of each query, best first."""
+        sims = queries @ self._vectors.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top_sims = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_sims, axis=1)
+        return np.take_along_axis(top_sims, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+    def reconstruct_n(self, start: int, count: int) -> Vectors:
+        """Stored vectors start .. start + count."""
+        return self._vectors[start : start + count]
+
+
+def _search_backend(dim: int) -> Any:
+    """A faiss flat inner-product index, or the numpy equivalent where faiss is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return _NumpySearch(dim)
+    # faiss only switches to its BLAS kernel from 334 queries a call by default; our
+    # batches are ~100, where BLAS is already several times faster than the scalar loop.
+    faiss.cvar.distance_compute_blas_threshold = 16
+    return faiss.IndexFlatIP(dim)
+
+
 class ReferenceIndex:
     """Exact inner-product search over L2-normalised vectors, with one label per vector."""
 
     def __init__(self, vectors: Vectors, ids: Sequence[str], labels: Sequence[Category]) -> None:
-        import faiss
-
         if len(vectors) != len(ids) or len(ids) != len(labels):
             raise ConfigError("reference vectors, ids and labels differ in length")
-        # faiss only switches to its BLAS kernel from 334 queries a call by default; our
-        # batches are ~100, where BLAS is already several times faster than the scalar loop.
-        faiss.cvar.distance_compute_blas_threshold = 16
-        self.dim = int(vectors.shape[1]) if len(vectors) else 0
-        self._index = faiss.IndexFlatIP(self.dim)
+        self.dim = int(vectors.shape[1]) if vectors.ndim == 2 else 0
+        self._index = _search_backend(self.dim)
         self.ids: list[str] = []
         self.labels = np.zeros(0, dtype=np.int64)
         self.add(vectors, ids, labels)

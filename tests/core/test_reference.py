@@ -89,3 +89,20 @@ def test_empty_index_votes_low_risk() -> None:
     index = ReferenceIndex(np.zeros((0, 8), dtype=np.float32), [], [])
     sims, positions = index.search(unit(2, dim=8), 5)
     assert index.votes(sims, positions)[:, 0].tolist() == [1.0, 1.0]
+
+
+def test_numpy_search_finds_what_faiss_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts without faiss (a GPU image) search with numpy and get the same neighbours."""
+    import core.reference
+
+    vectors, queries = unit(500, seed=3), unit(40, seed=4)
+    labels = [Category.LOW_RISK] * 500
+    ids = [f"e{i}" for i in range(500)]
+    with_faiss = ReferenceIndex(vectors, ids, labels).search(queries, 7)
+    monkeypatch.setattr(core.reference, "_search_backend", core.reference._NumpySearch)
+    plain = ReferenceIndex(vectors[:300], ids[:300], labels[:300])
+    plain.add(vectors[300:], ids[300:], labels[300:])
+    with_numpy = plain.search(queries, 7)
+    assert np.array_equal(with_faiss[1], with_numpy[1])
+    assert np.allclose(with_faiss[0], with_numpy[0], atol=1e-5)
+    assert np.allclose(plain.vectors(), vectors)
