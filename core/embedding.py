@@ -317,6 +317,15 @@ def _accepts_token_types(model: torch.nn.Module) -> bool:
     return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
+def _prepare_torch(threads: int | None) -> None:
+    """Cap torch's CPU threads when asked, and quiet transformers, before loading a model."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    _quiet_transformers()
+
+
 def _quiet_transformers() -> None:
     """Keep transformers from drawing progress bars into worker logs; hub stays offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -334,9 +343,7 @@ class TorchEmbedder:
     ) -> None:
         import torch
 
-        if threads:
-            torch.set_num_threads(threads)
-        _quiet_transformers()
+        _prepare_torch(threads)
         from transformers import AutoModel
 
         self.spec = spec
@@ -464,11 +471,7 @@ class SentenceTransformerEmbedder:
     def __init__(
         self, spec: ModelSpec, device: str, batch_size: int, threads: int | None = None
     ) -> None:
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        _quiet_transformers()
+        _prepare_torch(threads)
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(str(spec.path), device=device)
