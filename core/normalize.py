@@ -206,7 +206,12 @@ def normalize(text: str) -> str:
         parts += (text[done:start], _fold_token(text[start:end]))
         done = end
     parts.append(text[done:])
-    return "".join(parts)
+    folded = "".join(parts)
+    if folded != text and not folded.isascii() and _HAS_CONFUSABLE.search(folded):
+        # Undoing l33t can add Latin letters ("@$@" -> "asa") that change which script a
+        # lone look-alike belongs to; decide again, so a second pass would change nothing.
+        folded = _fold_confusables(folded)
+    return folded
 
 
 def _fold_unicode(text: str) -> str:
@@ -316,7 +321,10 @@ def _lookup_common(options: list[str | None]) -> str | None:
         combinations *= len(choice)
     if combinations == 0 or combinations > _MAX_COMBINATIONS:
         return None
-    found = {"".join(letters) for letters in product(*choices)} & _COMMON
+    # A word with a run of three letters ("iii") would be cut by _squeeze on the next pass,
+    # and normalising twice must change nothing.
+    found = {w for w in ("".join(letters) for letters in product(*choices)) if w in _COMMON}
+    found = {w for w in found if not _TRIPLE.search(w)}
     return found.pop() if len(found) == 1 else None
 
 
@@ -425,5 +433,12 @@ def _fold_token(token: str) -> str:
         word = _plain_word(joined) if joined.isalpha() else _lookup(joined)
     elif not core.isalpha() or not core.isascii():
         word = _lookup(core)
+        if word is None:
+            # Look the squeezed token up too ("@ccc" -> "@cc" -> "acc"): otherwise a second
+            # pass would fold what the first one only squeezed, and normalising twice must
+            # change nothing.
+            squeezed = _squeeze(core)
+            word = _lookup(squeezed) if squeezed != core else None
+            core = squeezed
     folded = _apply_case(core, word) if word is not None else _squeeze(core)
     return _squeeze(lead) + folded + _squeeze(trail)
