@@ -24,11 +24,11 @@ import numpy as np
 import orjson
 import redis
 
-from core.consumer import ScreeningStream
-from core.engine import ScreenItem, load_engine
 from core.logs import configure_logging
-from core.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.engine import ScreenItem, load_engine
+from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.settings import Settings
+from core.stream import ScreeningStream, connect
 from devtools.pipeline import PipelineProcesses, wait_until
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
@@ -70,7 +70,7 @@ def engine_rate(settings: Settings, client: redis.Redis, texts: list[str], batch
 def decided(stream: ScreeningStream) -> list[dict[str, Any]]:
     """Every decision on the high and low streams."""
     out = []
-    for name in (stream.high_stream, stream.low_stream):
+    for name in (stream.keys.high_stream, stream.keys.low_stream):
         entries: Any = stream.client.xrange(name)
         out += [orjson.loads(fields[b"decision"]) for _, fields in entries]
     return out
@@ -151,7 +151,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     store = RedisServer(work / "redis", appendonly=True, appendfsync="everysec")
     store.start()
-    client = redis.Redis.from_url(store.url)
+    client = connect(store.url, 5.0)
     device = "cpu" if options.gpu is None else "cuda"
     env = {
         "REDIS_URL": store.url,

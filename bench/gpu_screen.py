@@ -7,9 +7,9 @@ Measures, on the same texts: sentence-transformers' own encode (fp16, batch 1024
 reference, the project's TorchEmbedder (fast tokenizer, length-sorted batches, fp16, a thread
 tokenising ahead), and the whole screening path per batch: normalisation and rules in a pool
 of processes, embedding on the GPU, neighbour search and the head. The reference examples come
-from core/data/reference; the model from the MODEL environment variable or the packaged
+from core/screening/data/reference; the model from the MODEL environment variable or the packaged
 all-MiniLM-L6-v2 (a directory holding a sentence-transformers model also works, e.g. one
-converted to fp16 to fit a carry limit).
+converted to fp16 to halve its size, as scripts/gpu_bundle.sh does).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from core.artifacts import source_balanced_weights
-from core.classifier import LinearHead, head_features
-from core.embedding import load_embedder
-from core.engine import ScreeningEngine, ScreenItem
-from core.normalize import normalize
-from core.reference import ReferenceIndex, ReferenceSet
-from core.rules import DEFAULT_RULES_PATH, RuleFile, RuleSet
-from core.scoring import DEFAULT_SCORING_PATH, ScoringConfig, rule_scores
+from core.screening.artifacts import source_balanced_weights
+from core.screening.embedding import load_embedder
+from core.screening.engine import ScreeningEngine, ScreenItem
+from core.screening.head import LinearHead, head_features
+from core.screening.normalize import normalize
+from core.screening.reference import ReferenceIndex, ReferenceSet
+from core.screening.rules import DEFAULT_RULES_PATH, RuleFile, RuleSet
+from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig, rule_scores
 
 _RULES: RuleSet | None = None
 
@@ -66,7 +66,7 @@ def measure_encoders(
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from core.embedding import resolve_model
+    from core.screening.embedding import resolve_model
 
     reference_model = SentenceTransformer(str(resolve_model(model)[1]), device=options.device)
     if options.device.startswith("cuda"):

@@ -24,6 +24,7 @@ import orjson
 import redis
 
 from bench.loadgen import SAMPLE_TEXTS, LoadResult, run_wrk
+from core.stream import connect
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
 
@@ -152,7 +153,7 @@ def main() -> None:
     store = RedisServer(work / "redis", appendonly=True, appendfsync="everysec")
     store.start()
     assert store.process is not None
-    client = redis.Redis.from_url(store.url)
+    client = connect(store.url, 5.0)
     # An AOF rewrite in the middle of a run would be noise, not a property of the code.
     client.config_set("auto-aof-rewrite-percentage", 0)
     report: dict[str, Any] = {

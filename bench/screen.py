@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import redis
 
-from core.engine import ScreenItem, load_engine
 from core.logs import configure_logging
-from core.normalize import normalize
-from core.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.engine import ScreenItem, load_engine
+from core.screening.normalize import normalize
+from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.settings import Settings
+from core.stream import connect
 from devtools.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +52,7 @@ def sentence_transformers_ceiling(texts: list[str], threads: int) -> float:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from core.embedding import resolve_model
+    from core.screening.embedding import resolve_model
 
     torch.set_num_threads(threads)
     model = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")[1]), device="cpu")
@@ -77,7 +77,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     store = RedisServer(work / "redis")
     store.start()
-    client = redis.Redis.from_url(store.url)
+    client = connect(store.url, 5.0)
     report: dict[str, Any] = {
         "machine": f"{platform.node()} {platform.machine()} {threads} cores",
         "texts": len(texts),

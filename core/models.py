@@ -62,6 +62,8 @@ class Category(StrEnum):
     SEXUAL = "SEXUAL"
 
 
+# The column order of every per-category score array (rules, head, neighbour votes, blend).
+CATEGORIES: tuple[Category, ...] = tuple(Category)
 HARMFUL_CATEGORIES: tuple[Category, ...] = tuple(c for c in Category if c is not Category.LOW_RISK)
 
 

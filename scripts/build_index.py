@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from core.engine import load_engine
 from core.logs import configure_logging
+from core.screening.engine import load_engine
 from core.settings import Settings
 
 

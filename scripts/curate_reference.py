@@ -2,8 +2,9 @@
 
     python scripts/curate_reference.py [--shared ../shared/data]
 
-Writes core/data/reference/reference.csv.gz (id,text,label,source). Only sources whose licence
-lets us redistribute the text are kept; ATTRIBUTION.md next to the file names each one.
+Writes core/screening/data/reference/reference.csv.gz (id,text,label,source). Only sources
+whose licence lets us redistribute the text are kept; ATTRIBUTION.md next to the file names
+each one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from core.models import Category
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "core" / "data" / "reference" / "reference.csv.gz"
+OUT = ROOT / "core" / "screening" / "data" / "reference" / "reference.csv.gz"
 
 # Redistributable sources, with why. Left out: hateval_tweeteval (no licence found), ghc (no
 # licence for the snapshot), ethos (GPL-3.0 would bind this project's data), jigsaw_ibm_sample

@@ -21,21 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from core import crossval, obfuscation
-from core.embedding import load_embedder
-from core.engine import ScreenItem, load_engine
-from core.evaluation import (
+from core.logs import configure_logging
+from core.models import Category
+from core.quality import crossval, obfuscation
+from core.quality.evaluation import (
     format_table,
     peer_predictions,
     read_labelled_csv,
     read_shared_sources,
     report,
 )
-from core.logs import configure_logging
-from core.models import Category
-from core.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
-from core.rules import DEFAULT_RULES_PATH, RuleFile
-from core.scoring import DEFAULT_SCORING_PATH, ScoringConfig
+from core.screening.embedding import load_embedder
+from core.screening.engine import ScreenItem, load_engine
+from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.rules import DEFAULT_RULES_PATH, RuleFile
+from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Build .device/ (git-ignored, under the 64 MiB a GPU call may carry) for a GPU host that has
+# Build .gpu-bundle/ (git-ignored, about 60 MB) for an air-gapped GPU host: one that has
 # Python 3.12 with torch, sentence-transformers, numpy, scikit-learn and prometheus-client but no
-# package registry, no Redis and none of the web or queue packages. It holds:
+# package registry, no Redis and none of the web or queue packages. Copy the repository with
+# this folder to the host. It holds:
 #   wheels/   what the image lacks, for CPython 3.12 (faiss is left out: the index uses numpy)
 #   redis/    redis-server unpacked from Debian's package
 #   model/    the packaged all-MiniLM-L6-v2 with its weights in fp16
@@ -9,7 +10,7 @@
 #   scripts/gpu_run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=.device
+out=.gpu-bundle
 py=.venv/bin/python
 rm -rf "$out"
 mkdir -p "$out/wheels" "$out/redis" "$out/debs" "$out/model"
@@ -38,7 +39,7 @@ HF_HUB_OFFLINE=1 "$py" - "$out/model" <<'PY'
 import shutil, sys
 from pathlib import Path
 from safetensors.torch import load_file, save_file
-from core.embedding import resolve_model
+from core.screening.embedding import resolve_model
 source, target = resolve_model("all-MiniLM-L6-v2")[1], Path(sys.argv[1])
 shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.safetensors", "README.md"))
 weights = {name: tensor.half() for name, tensor in load_file(source / "model.safetensors").items()}

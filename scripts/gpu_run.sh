@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Run the GPU benchmarks from a .device/ bundle made by scripts/gpu_bundle.sh, on a GPU host with
-# no registry: installs the carried wheels to /tmp/site, puts the carried redis-server on PATH,
-# and writes the reports to $OUT (or var/bench).
+# Run the GPU benchmarks from a .gpu-bundle/ made by scripts/gpu_bundle.sh, on an air-gapped GPU
+# host: installs the bundled wheels to /tmp/site, puts the bundled redis-server on PATH, and
+# writes the reports to $OUT (or var/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .device/wheels/*.whl
-export PYTHONPATH="/tmp/site:$PWD" PATH="$PWD/.device/redis/usr/bin:$PATH"
-export LD_LIBRARY_PATH="$PWD/.device/redis/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-export EMBED_MODEL="$PWD/.device/model" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+bundle=.gpu-bundle
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$bundle"/wheels/*.whl
+export PYTHONPATH="/tmp/site:$PWD" PATH="$PWD/$bundle/redis/usr/bin:$PATH"
+export LD_LIBRARY_PATH="$PWD/$bundle/redis/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+export EMBED_MODEL="$PWD/$bundle/model" HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 out="${OUT:-var/bench}"
 mkdir -p "$out"
 python3 -m bench.gpu_screen --texts "${TEXTS:-50000}" --out "$out"

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import sys
 
-import redis
-
-from core.consumer import ScreeningStream
 from core.errors import StoreUnavailable
+from core.keys import Keys
 from core.settings import Settings
+from core.stream import connect, read_ledger
 
 
 def main() -> int:
     """Print the ledger; 0 when it balances, 1 when it does not, 2 when Redis is unreachable."""
     settings = Settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    stream = ScreeningStream.from_settings(client, settings)
+    client = connect(settings.redis_url, 5.0)
     try:
-        ledger = stream.ledger()
+        ledger = read_ledger(client, Keys.from_settings(settings))
     except StoreUnavailable as exc:
         sys.stderr.write(f"cannot read the ledger from {settings.redis_url}: {exc}\n")
         return 2

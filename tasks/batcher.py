@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from core.consumer import Entry
+from core.stream import Entry
 from tasks.app import app
 from tasks.runtime import runtime
 from tasks.screening import screen_batch

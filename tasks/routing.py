@@ -15,6 +15,7 @@ import redis
 import structlog
 
 from celeryconfig import SCREEN_QUEUE_PREFIX, SYNC_QUEUE
+from core.keys import Keys
 
 log = structlog.get_logger(__name__)
 
@@ -30,51 +31,44 @@ class QueueRouter:
     def __init__(
         self,
         client: redis.Redis,
-        key_prefix: str = "events",
+        keys: Keys = Keys(),
         heartbeat_s: float = 5.0,
         batches_per_worker: int = 2,
         broker: redis.Redis | None = None,
     ) -> None:
         self.client = client
         self.broker = broker or client
-        self.prefix = key_prefix
+        self.keys = keys
         self.ttl_s = heartbeat_s * 3
         self.batches_per_worker = batches_per_worker
-
-    def _members_key(self, queue: str) -> str:
-        return f"{self.prefix}:workers:{queue}"
-
-    @property
-    def _queues_key(self) -> str:
-        return f"{self.prefix}:worker-queues"
 
     def heartbeat(self, worker: str, queues: Sequence[str], now: float | None = None) -> None:
         """Say that `worker` is alive and consumes `queues`."""
         stamp = time.time() if now is None else now
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
-            pipe.sadd(self._queues_key, queue)
-            pipe.zadd(self._members_key(queue), {worker: stamp})
-            pipe.zremrangebyscore(self._members_key(queue), "-inf", stamp - self.ttl_s * 10)
+            pipe.sadd(self.keys.worker_queues, queue)
+            pipe.zadd(self.keys.workers(queue), {worker: stamp})
+            pipe.zremrangebyscore(self.keys.workers(queue), "-inf", stamp - self.ttl_s * 10)
         pipe.execute()
 
     def forget(self, worker: str, queues: Sequence[str]) -> None:
         """Say that `worker` has stopped."""
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
-            pipe.zrem(self._members_key(queue), worker)
+            pipe.zrem(self.keys.workers(queue), worker)
         pipe.execute()
 
     def live_workers(self, now: float | None = None) -> dict[str, int]:
         """Live workers per batch queue (heartbeat within three intervals)."""
         stamp = time.time() if now is None else now
-        queues = sorted(q.decode() for q in self.client.smembers(self._queues_key))  # type: ignore[union-attr]
+        queues = sorted(q.decode() for q in self.client.smembers(self.keys.worker_queues))  # type: ignore[union-attr]
         queues = [q for q in queues if is_batch_queue(q)]
         if not queues:
             return {}
         pipe = self.client.pipeline(transaction=False)
         for queue in queues:
-            pipe.zcount(self._members_key(queue), stamp - self.ttl_s, "+inf")
+            pipe.zcount(self.keys.workers(queue), stamp - self.ttl_s, "+inf")
         counts = pipe.execute()
         return {q: int(n) for q, n in zip(queues, counts, strict=True) if int(n) > 0}
 

@@ -12,9 +12,10 @@ from functools import cached_property
 
 import redis
 
-from core.consumer import ScreeningStream
-from core.engine import ScreeningEngine, load_engine
+from core.keys import Keys
+from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
+from core.stream import ScreeningStream, connect
 from tasks.routing import QueueRouter
 
 
@@ -25,18 +26,20 @@ class Runtime:
         self.settings = settings
 
     @cached_property
+    def keys(self) -> Keys:
+        """The deployment's Redis names."""
+        return Keys.from_settings(self.settings)
+
+    @cached_property
     def client(self) -> redis.Redis:
-        """Client of the Redis holding the streams."""
-        timeout = max(self.settings.redis_timeout_s, 5.0)
-        return redis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        """Client of the Redis holding the streams (workers wait longer than the front door)."""
+        return connect(self.settings.redis_url, max(self.settings.redis_timeout_s, 5.0))
 
     @cached_property
     def broker(self) -> redis.Redis:
         """Client of the broker's Redis (the same one unless CELERY_BROKER_URL is set)."""
         url = self.settings.celery_broker_url
-        return redis.Redis.from_url(url) if url else self.client
+        return connect(url, max(self.settings.redis_timeout_s, 5.0)) if url else self.client
 
     @cached_property
     def stream(self) -> ScreeningStream:
@@ -48,7 +51,7 @@ class Runtime:
         """Heartbeats and the choice of queue."""
         s = self.settings
         return QueueRouter(
-            self.client, s.key_prefix, s.worker_heartbeat_s, s.queue_batches_per_worker, self.broker
+            self.client, self.keys, s.worker_heartbeat_s, s.queue_batches_per_worker, self.broker
         )
 
     @cached_property

@@ -10,10 +10,10 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
-from core.consumer import Entry
-from core.engine import ScreenItem
 from core.models import Decision, Event
+from core.screening.engine import ScreenItem
 from core.settings import Settings
+from core.stream import Entry
 from tasks.app import app
 from tasks.runtime import Runtime, runtime
 

@@ -20,6 +20,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this session exports the embedding model to ONNX (once, shared by every test)."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture()
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
     """URL of the session's Redis, emptied before the test."""

@@ -1,4 +1,4 @@
-"""Builders of valid request bodies for tests."""
+"""Builders of valid request bodies and reference sets for tests, and where things are."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.reference import DEFAULT_REFERENCE_PATH
+from core.screening.reference import DEFAULT_REFERENCE_PATH
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the labelled data next to the checkout
 
 _ids = itertools.count()
 

@@ -10,7 +10,7 @@ import structlog
 from flask import Flask, Response, g, request
 from werkzeug.datastructures import Headers
 
-from core.apikeys import fingerprint
+from core.ingest.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
 from webapp.services import Services
@@ -46,7 +46,7 @@ def authenticate(services: Services, headers: Headers) -> str:
             "missing API key: send X-API-Key or Authorization: Bearer",
             headers=_CHALLENGE,
         )
-    if not services.keys.matches(key):
+    if not services.key_ring.matches(key):
         raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
     limiter = services.rate_limiter
     if limiter is not None:

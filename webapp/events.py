@@ -15,7 +15,7 @@ from core.models import (
     EventAccepted,
     Platform,
 )
-from core.streams import IngestResult
+from core.stream import IngestResult
 from webapp.bodies import read_json
 from webapp.errors import ApiError, field_errors
 from webapp.metrics import WebMetrics

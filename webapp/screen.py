@@ -59,7 +59,7 @@ def blueprint(services: Services) -> Blueprint:
         timeout = settings.screen_sync_timeout_s
         # The worker pushes its answer to a list only this request waits on (BLPOP), so the
         # web app needs no Celery result backend and holds no subscription after a timeout.
-        reply_key = f"{settings.key_prefix}:sync:{os.urandom(16).hex()}"
+        reply_key = services.keys.sync_reply(os.urandom(16).hex())
         try:
             # Expiring with the wait: a worker that finds the task later skips it.
             services.celery.send_task(

@@ -7,12 +7,10 @@ from functools import cached_property
 import redis
 from celery import Celery
 
-from core.apikeys import KeyRing
-from core.backpressure import BacklogMonitor
-from core.consumer import ScreeningStream
-from core.ratelimit import RateLimiter
+from core.ingest import BacklogMonitor, KeyRing, RateLimiter
+from core.keys import Keys
 from core.settings import Settings
-from core.streams import EventStream
+from core.stream import EventStream, ScreeningStream, connect
 from tasks import create_celery
 
 
@@ -21,40 +19,31 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyRing(settings.effective_api_keys)
+        self.key_ring = KeyRing(settings.effective_api_keys)
+        self.keys = Keys.from_settings(settings)
 
     @cached_property
     def client(self) -> redis.Redis:
         """The Redis client; it connects on first command and reconnects after an outage."""
-        timeout = self.settings.redis_timeout_s
-        return redis.Redis.from_url(
-            self.settings.redis_url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            health_check_interval=30,
-        )
+        return connect(self.settings.redis_url, self.settings.redis_timeout_s)
 
     @cached_property
     def sync_redis(self) -> redis.Redis:
         """A client for waiting on synchronous screening answers (blocking reads need a longer
         socket timeout than the front door's)."""
-        timeout = self.settings.screen_sync_timeout_s + 5
-        return redis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        return connect(self.settings.redis_url, self.settings.screen_sync_timeout_s + 5)
 
     @cached_property
     def stream(self) -> EventStream:
         """The ingest stream with its dedup records."""
-        s = self.settings
-        return EventStream(self.client, s.ingest_stream, s.key_prefix, s.dedup_window_s)
+        return EventStream(self.client, self.keys, self.settings.dedup_window_s)
 
     @cached_property
     def backlog(self) -> BacklogMonitor:
         """The cached backlog reading behind 503s and /readyz."""
         s = self.settings
         return BacklogMonitor(
-            lambda: self.stream.backlog(s.consumer_group),
+            self.stream.backlog,
             limit=s.backlog_max,
             high_water=s.backlog_high_water,
             refresh_s=s.backlog_refresh_s,
@@ -76,4 +65,4 @@ class Services:
         s = self.settings
         if s.rate_limit_per_s <= 0:
             return None
-        return RateLimiter(self.client, s.rate_limit_per_s, s.rate_limit_burst, s.key_prefix)
+        return RateLimiter(self.client, s.rate_limit_per_s, s.rate_limit_burst, self.keys)

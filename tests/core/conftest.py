@@ -8,16 +8,8 @@ import pytest
 
 from tests.factories import write_small_reference
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="session")
 def small_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 480-row reference CSV drawn from the shipped set."""
     return write_small_reference(tmp_path_factory.mktemp("reference") / "reference.csv")
-
-
-@pytest.fixture(scope="session")
-def model_dir() -> Path:
-    """Where exported models are cached between test runs (the project's var/models)."""
-    return ROOT / "var" / "models"

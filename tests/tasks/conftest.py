@@ -10,10 +10,9 @@ import pytest
 import redis
 from flask import Flask
 
-from core.consumer import Ledger, ScreeningStream
 from core.settings import Settings
+from core.stream import Ledger, ScreeningStream
 from devtools.pipeline import PipelineProcesses
-from tests.core.conftest import ROOT
 from tests.factories import write_small_reference
 from webapp import create_app
 
@@ -23,10 +22,11 @@ SLOW = "<<slow-batch>>"
 
 
 @pytest.fixture(scope="session")
-def pipeline_var(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
     """One var/ directory for the session, so the small reference index is built only once."""
     var = tmp_path_factory.mktemp("pipeline-var")
     write_small_reference(var / "reference.csv")
+    (var / "models").symlink_to(model_dir, target_is_directory=True)
     return var
 
 
@@ -36,7 +36,7 @@ def pipeline_env(redis_url: str, var: Path, **overrides: Any) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "API_KEYS": API_KEY,
         "VAR_DIR": str(var),
-        "MODEL_DIR": str(ROOT / "var" / "models"),
+        "MODEL_DIR": str(var / "models"),
         "REFERENCE_PATH": str(var / "reference.csv"),
         "EMBED_DEVICE": "cpu",
         "EMBED_THREADS": "1",
@@ -95,7 +95,7 @@ class Pipeline:
     def decided_stream_ids(self) -> list[str]:
         """Ingest-stream ids of every decision on the high and low streams."""
         ids = []
-        for name in (self.stream.high_stream, self.stream.low_stream):
+        for name in (self.stream.keys.high_stream, self.stream.keys.low_stream):
             ids += [fields[b"stream_id"].decode() for _, fields in self.redis.xrange(name)]
         return ids
 

@@ -92,7 +92,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream(
             assert decision["route"] == expected, (body["content"], decision)
             assert decision["event_id"] == body["event_id"]
         assert routes == {"high": 20, "low": 20}
-        high = [f[b"event"] for _, f in pipeline.redis.xrange(pipeline.stream.high_stream)]
+        high = [f[b"event"] for _, f in pipeline.redis.xrange(pipeline.stream.keys.high_stream)]
         assert all(any(text.encode() in raw for text in HARMFUL) for raw in high)
         _, metrics = web.request("GET", "/metrics")
         assert 'pipeline_events_total{outcome="accepted"} 40.0' in metrics
@@ -131,7 +131,7 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
         "the poison event to be dead-lettered\n" + pipeline.logs(),
     )
     assert_each_decided_once(pipeline, 10, dead=1)
-    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.dlq_stream)
+    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.keys.dlq_stream)
     assert POISON.encode() in dead[b"event"]
     assert b"fault injected" in dead[b"reason"]
     assert int(dead[b"deliveries"]) >= 3

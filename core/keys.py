@@ -1,0 +1,101 @@
+"""Every Redis key and stream name the service uses, in one place.
+
+All names derive from three settings: the key prefix (`KEY_PREFIX`), the ingest stream
+(`INGEST_STREAM`) and its consumer group (`CONSUMER_GROUP`). Keys that a Lua script touches
+together are passed to it as KEYS, so the names here are also what a Redis Cluster deployment
+shards on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+Outcome = Literal["accepted", "high", "low", "dlq"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The names of one deployment's streams, records, counters and caches."""
+
+    prefix: str = "events"
+    ingest_stream: str = "events:ingest"
+    group: str = "screeners"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keys:
+        """The names a deployment configured."""
+        return cls(settings.key_prefix, settings.ingest_stream, settings.consumer_group)
+
+    # ------------------------------------------------------------------ streams
+
+    @property
+    def high_stream(self) -> str:
+        """Stream of high-risk decisions, for moderators."""
+        return f"{self.prefix}:risk:high"
+
+    @property
+    def low_stream(self) -> str:
+        """Stream of low-risk decisions."""
+        return f"{self.prefix}:risk:low"
+
+    @property
+    def dlq_stream(self) -> str:
+        """Stream of events that could not be screened after every retry."""
+        return f"{self.prefix}:dlq"
+
+    # ------------------------------------------------------------------ per event
+
+    def dedup(self, platform: str, event_id: str) -> str:
+        """Idempotency record of one event identity: content hash, stream id, ingest time."""
+        return f"{self.prefix}:dedup:{platform}:{event_id}"
+
+    def decision(self, platform: str, event_id: str) -> str:
+        """Stored decision of an event, written by workers and read by the lookup API."""
+        return f"{self.prefix}:decision:{platform}:{event_id}"
+
+    def failure(self, stream_id: str) -> str:
+        """Why screening an ingest entry last failed, for its dead-letter record."""
+        return f"{self.prefix}:failure:{stream_id}"
+
+    # ------------------------------------------------------------------ counters
+
+    def counter(self, outcome: Outcome) -> str:
+        """Ledger counter of an outcome: accepted, high, low or dlq."""
+        return f"{self.prefix}:count:{outcome}"
+
+    # ------------------------------------------------------------------ front door
+
+    def rate_bucket(self, key_digest: str) -> str:
+        """Token bucket of one API key (named by a digest: the key never reaches Redis)."""
+        return f"{self.prefix}:rate:{key_digest}"
+
+    def sync_reply(self, token: str) -> str:
+        """List a synchronous screening request waits on for its worker's answer."""
+        return f"{self.prefix}:sync:{token}"
+
+    # ------------------------------------------------------------------ workers
+
+    @property
+    def worker_queues(self) -> str:
+        """Set of every queue a worker has announced."""
+        return f"{self.prefix}:worker-queues"
+
+    def workers(self, queue: str) -> str:
+        """Sorted set of the workers consuming a queue, scored by their last heartbeat."""
+        return f"{self.prefix}:workers:{queue}"
+
+    # ------------------------------------------------------------------ screening
+
+    @property
+    def repeat(self) -> str:
+        """Prefix of the repeated-content counters (HyperLogLogs per content and window)."""
+        return f"{self.prefix}:repeat"
+
+    def embeddings(self, model: str) -> str:
+        """Prefix of the cached vectors of one embedding model."""
+        return f"{self.prefix}:emb:{model}"

@@ -1,0 +1,32 @@
+"""The ingest stream on Redis: the front door's writer, the consumer group, the Lua runner.
+
+`EventStream` queues events (dedup + XADD in one Lua step) and looks them up; `ScreeningStream`
+is the consumer group's side (read, claim, reclaim, decide, dead-letter, trim); the ledger and
+the decision record are shared by both.
+"""
+
+from core.stream.connection import connect
+from core.stream.consumer import Reclaimed, ScreeningStream
+from core.stream.decisions import DecisionRecord, decode_record, encode_record
+from core.stream.entries import Entry
+from core.stream.ingest import EventStream, IngestResult, IngestStatus, content_hash
+from core.stream.ledger import Ledger, read_ledger, unprocessed
+from core.stream.lua import ScriptRunner
+
+__all__ = [
+    "DecisionRecord",
+    "Entry",
+    "EventStream",
+    "IngestResult",
+    "IngestStatus",
+    "Ledger",
+    "Reclaimed",
+    "ScreeningStream",
+    "ScriptRunner",
+    "connect",
+    "content_hash",
+    "decode_record",
+    "encode_record",
+    "read_ledger",
+    "unprocessed",
+]

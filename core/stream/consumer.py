@@ -1,0 +1,280 @@
+"""The consumer side of the ingest stream: read, claim, reclaim, decide, dead-letter, trim.
+
+Every event ends in exactly one of high, low or dead-letter. Delivery inside the pipeline is
+at least once (entries of a dead worker are reclaimed and dispatched again), so the final step
+is guarded by XACK itself: a script acknowledges the entry and writes the outcome only when the
+acknowledgement succeeds, i.e. when no earlier delivery already finished it. Counters move in
+the same scripts, which is what makes the ledger (core.stream.ledger) hold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from core.errors import StoreUnavailable
+from core.keys import Keys
+from core.models import Decision
+from core.settings import Settings
+from core.stream.decisions import encode_record
+from core.stream.entries import Entry, text
+from core.stream.ledger import Ledger, read_ledger
+from core.stream.lua import ScriptRunner
+
+# KEYS = [ingest stream, high stream, low stream, high counter, low counter];
+# ARGV = [group, ttl_s, then per entry: stream id, route, decision key, record json, event json,
+#         request id, traceparent, decision json]
+_DECIDE_LUA = """
+local out = {}
+local n = 0
+for i = 3, #ARGV, 8 do
+  n = n + 1
+  local id = ARGV[i]
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    local high = ARGV[i + 1] == 'high'
+    redis.call('XADD', high and KEYS[2] or KEYS[3], '*', 'stream_id', id,
+      'decision', ARGV[i + 7], 'event', ARGV[i + 4], 'request_id', ARGV[i + 5],
+      'traceparent', ARGV[i + 6])
+    redis.call('SET', ARGV[i + 2], ARGV[i + 3], 'EX', ARGV[2])
+    redis.call('INCR', high and KEYS[4] or KEYS[5])
+    out[n] = 1
+  else
+    out[n] = 0
+  end
+end
+return out
+"""
+
+# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, then per entry: stream id,
+#         event json, reason, deliveries]
+_DEAD_LETTER_LUA = """
+local out = {}
+local n = 0
+for i = 2, #ARGV, 4 do
+  n = n + 1
+  if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[i], 'event', ARGV[i + 1],
+      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3])
+    redis.call('INCR', KEYS[3])
+    out[n] = 1
+  else
+    out[n] = 0
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """What a reclaim pass found: entries to dispatch again, and how many went to the DLQ."""
+
+    entries: list[Entry]
+    dead_lettered: int
+
+
+class ScreeningStream:
+    """The consumer group of the ingest stream and the streams decisions land on."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys = Keys(),
+        *,
+        decision_ttl_s: int = 7 * 24 * 3600,
+        max_deliveries: int = 3,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.decision_ttl_s = decision_ttl_s
+        self.max_deliveries = max_deliveries
+        self._decide = ScriptRunner(client, _DECIDE_LUA)
+        self._dead_letter = ScriptRunner(client, _DEAD_LETTER_LUA)
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
+        """The stream as configured: names, decision lifetime and delivery limit."""
+        return cls(
+            client,
+            Keys.from_settings(settings),
+            decision_ttl_s=settings.decision_ttl_s,
+            max_deliveries=settings.max_deliveries,
+        )
+
+    def ensure_group(self) -> None:
+        """Create the consumer group (from the first entry) and the stream, if missing."""
+        try:
+            self.client.xgroup_create(
+                self.keys.ingest_stream, self.keys.group, id="0", mkstream=True
+            )
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise StoreUnavailable(f"could not create the consumer group: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not create the consumer group: {exc}") from exc
+
+    def read(self, consumer: str, count: int, block_ms: int | None = None) -> list[Entry]:
+        """Take up to `count` new entries for this consumer (they become pending)."""
+        try:
+            reply: Any = self.client.xreadgroup(
+                self.keys.group,
+                consumer,
+                {self.keys.ingest_stream: ">"},
+                count=count,
+                block=block_ms,
+            )
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                self.ensure_group()
+                return []
+            raise StoreUnavailable(f"could not read the stream: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not read the stream: {exc}") from exc
+        if not reply:
+            return []
+        return [Entry.from_fields(i, f) for _, entries in reply for i, f in entries if f]
+
+    def claim(self, consumer: str, stream_ids: Sequence[str]) -> None:
+        """Mark entries as being worked on by `consumer` now (resets idle; not a delivery)."""
+        if stream_ids:
+            try:
+                self.client.xclaim(
+                    self.keys.ingest_stream,
+                    self.keys.group,
+                    consumer,
+                    0,
+                    list(stream_ids),
+                    justid=True,
+                )
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"could not claim entries: {exc}") from exc
+
+    def record_failure(self, stream_id: str, reason: str) -> None:
+        """Remember why screening an entry failed, for its dead-letter record."""
+        try:
+            self.client.set(self.keys.failure(stream_id), reason[:2000], ex=86400)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not record a failure: {exc}") from exc
+
+    def reclaim(self, consumer: str, min_idle_ms: int, count: int = 100) -> Reclaimed:
+        """Take over entries idle for `min_idle_ms` (their worker died or failed on them).
+
+        Entries already delivered `max_deliveries` times go to the dead-letter stream with the
+        last recorded failure as the reason; the others are returned to be dispatched again.
+        """
+        try:
+            pending = self.client.xpending_range(
+                self.keys.ingest_stream,
+                self.keys.group,
+                min="-",
+                max="+",
+                count=count,
+                idle=min_idle_ms,
+            )
+        except redis.ResponseError:
+            return Reclaimed([], 0)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not list pending entries: {exc}") from exc
+        if not pending:
+            return Reclaimed([], 0)
+        deliveries = {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        try:
+            # XCLAIM with min-idle: when two reclaimers race, only one of them gets each entry.
+            claimed: Any = self.client.xclaim(
+                self.keys.ingest_stream, self.keys.group, consumer, min_idle_ms, list(deliveries)
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not reclaim entries: {exc}") from exc
+        again, dead = [], []
+        for stream_id, fields in claimed:
+            entry = Entry.from_fields(stream_id, fields or {})
+            if deliveries.get(entry.stream_id, 0) >= self.max_deliveries or not fields:
+                dead.append(entry)
+            else:
+                again.append(entry)
+        return Reclaimed(again, self.dead_letter(dead, deliveries) if dead else 0)
+
+    def dead_letter(self, entries: Sequence[Entry], deliveries: dict[str, int]) -> int:
+        """Move entries to the dead-letter stream with their reason; returns how many moved."""
+        try:
+            reasons = self.client.mget([self.keys.failure(e.stream_id) for e in entries])
+            args: list[str | int] = [self.keys.group]
+            for entry, reason in zip(entries, reasons, strict=True):
+                count = deliveries.get(entry.stream_id, 0)
+                why = text(reason) if reason else f"not finished after {count} deliveries"
+                args += [entry.stream_id, entry.event, why, count]
+            keys = self.keys
+            moved = self._dead_letter(
+                [keys.ingest_stream, keys.dlq_stream, keys.counter("dlq")], args
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not dead-letter entries: {exc}") from exc
+        return int(sum(moved))
+
+    def decide(
+        self,
+        entries: Sequence[Entry],
+        decisions: Sequence[Decision],
+        platforms_ids: Sequence[tuple[str, str]],
+    ) -> list[bool]:
+        """Route each decision, store it for lookup and acknowledge its entry, atomically.
+
+        Returns, per entry, whether this call finished it (False: an earlier delivery did).
+        """
+        if not entries:
+            return []
+        args: list[str | int | bytes] = [self.keys.group, self.decision_ttl_s]
+        for entry, decision, (platform, event_id) in zip(
+            entries, decisions, platforms_ids, strict=True
+        ):
+            decision_json = decision.model_dump_json()
+            record = encode_record(entry.stream_id, entry.ingested_at_ms, decision_json)
+            args += [
+                entry.stream_id,
+                decision.route,
+                self.keys.decision(platform, event_id),
+                record,
+                entry.event,
+                entry.request_id,
+                entry.traceparent,
+                decision_json,
+            ]
+        k = self.keys
+        keys = [k.ingest_stream, k.high_stream, k.low_stream, k.counter("high"), k.counter("low")]
+        try:
+            done = self._decide(keys, args)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not write decisions: {exc}") from exc
+        return [bool(flag) for flag in done]
+
+    def trim(self, keep_s: int = 3600) -> int:
+        """Drop acknowledged entries older than `keep_s`; never an unread or pending one."""
+        try:
+            groups = {text(g["name"]): g for g in self.client.xinfo_groups(self.keys.ingest_stream)}
+            summary = self.client.xpending(self.keys.ingest_stream, self.keys.group)
+        except redis.RedisError:
+            return 0
+        group = groups.get(self.keys.group)
+        if group is None:
+            return 0
+        if summary and summary.get("pending"):
+            safe = text(summary["min"])  # everything before the oldest pending entry is acked
+        else:
+            ms, _, seq = text(group["last-delivered-id"]).partition("-")
+            safe = f"{ms}-{int(seq or 0) + 1}"
+        cutoff = f"{int(time.time() * 1000) - keep_s * 1000}-0"
+        threshold = min(safe, cutoff, key=lambda i: tuple(int(p) for p in i.split("-")))
+        try:
+            return int(
+                self.client.xtrim(self.keys.ingest_stream, minid=threshold, approximate=False)
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not trim the stream: {exc}") from exc
+
+    def ledger(self) -> Ledger:
+        """Read every counter and the in-flight count in one transaction."""
+        return read_ledger(self.client, self.keys)

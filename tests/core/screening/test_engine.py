@@ -1,0 +1,142 @@
+"""The screening engine end to end on the real packaged model and a small reference set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from core.models import Category, Decision, Platform
+from core.screening.engine import ScreeningEngine, ScreenItem, load_engine
+from core.screening.rules import DEFAULT_RULES_PATH
+from core.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rules_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the shipped rules (and word lists) that a test may edit."""
+    target = tmp_path_factory.mktemp("rules") / "data"
+    shutil.copytree(DEFAULT_RULES_PATH.parent, target, ignore=shutil.ignore_patterns("reference"))
+    return target / "rules.toml"
+
+
+@pytest.fixture(scope="module")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_reference: Path,
+    model_dir: Path,
+    rules_copy: Path,
+) -> Settings:
+    """Settings of an engine on the small reference set, with a fast rules reload."""
+    return Settings(
+        var_dir=tmp_path_factory.mktemp("var"),
+        model_dir=model_dir,
+        reference_path=small_reference,
+        rules_path=rules_copy,
+        rules_reload_s=0.0,
+        embed_device="cpu",
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(settings: Settings) -> Iterator[ScreeningEngine]:
+    """The engine without Redis (no embedding cache, no cross-event signal)."""
+    yield load_engine(settings)
+
+
+def test_every_item_gets_a_complete_decision_in_order(engine: ScreeningEngine) -> None:
+    items = [
+        ScreenItem(
+            text="thanks for the help with my homework yesterday", event_id="a", platform="slack"
+        ),
+        ScreenItem(
+            text="I am going to find you and kill you, you worthless piece of shit", event_id="b"
+        ),
+        ScreenItem(
+            text="WIN a FREE iPhone!!! click bit.ly/win-now and call +1 555 0100", event_id="c"
+        ),
+    ]
+    decisions = engine.screen(items)
+    assert [d.event_id for d in decisions] == ["a", "b", "c"]
+    for decision in decisions:
+        Decision.model_validate(decision.model_dump())  # every field valid
+        assert 0 <= decision.risk_score <= 1
+        assert set(decision.category_scores) == set(Category)
+        assert decision.route == ("high" if decision.category is not Category.LOW_RISK else "low")
+        assert decision.model == engine.embedder.name
+        assert decision.version == engine.version
+        assert 0 < len(decision.similar) <= engine.scoring.shown_neighbours
+    benign, threat, spam = decisions
+    assert benign.platform is Platform.SLACK
+    assert benign.route == "low" and not benign.flags
+    assert threat.route == "high"
+    assert threat.category in {Category.VIOLENCE, Category.TARGETED_HARASSMENT, Category.TOXIC}
+    assert any(flag.id.startswith("threat") for flag in threat.flags)
+    assert any(
+        "kill you" in evidence.lower() for flag in threat.flags for evidence in flag.evidence
+    )
+    assert spam.route == "high" and spam.category is Category.SPAM
+
+
+def test_obfuscated_threat_keeps_its_verdict(engine: ScreeningEngine) -> None:
+    plain, disguised = engine.screen(
+        [ScreenItem(text="i will kill you"), ScreenItem(text="i w\u200bill k1ll y0u")]
+    )
+    assert plain.route == disguised.route == "high"
+
+
+def test_added_example_is_a_neighbour_at_once(engine: ScreeningEngine) -> None:
+    text = "the quarterly llama census begins at dawn near the old mill"
+    version = engine.version
+    engine.add_examples([text], [Category.SPAM], ["runtime:1"])
+    [decision] = engine.screen([ScreenItem(text=text)])
+    assert decision.similar[0].id == "runtime:1"
+    assert decision.similar[0].label is Category.SPAM
+    assert engine.version != version
+
+
+def test_editing_the_rules_file_changes_decisions_without_a_restart(
+    engine: ScreeningEngine, rules_copy: Path
+) -> None:
+    text = "the word flibbertigibbet is on my mind"
+    [before] = engine.screen([ScreenItem(text=text)])
+    assert not any(flag.id == "test_word" for flag in before.flags)
+    original = rules_copy.read_text()
+    try:
+        rules_copy.write_text(
+            original
+            + '\n[[rules]]\nid = "test_word"\ncategory = "SPAM"\nweight = 0.9\nkind = "wordlist"\n'
+            'words = ["flibbertigibbet"]\n'
+        )
+        os.utime(rules_copy, (time.time() + 5, time.time() + 5))
+        [after] = engine.screen([ScreenItem(text=text)])
+        assert any(flag.id == "test_word" for flag in after.flags)
+        assert after.version != before.version
+    finally:
+        rules_copy.write_text(original)
+        os.utime(rules_copy, (time.time() + 10, time.time() + 10))
+
+
+def test_with_redis_the_cache_is_used_and_repeats_across_senders_are_flagged(
+    settings: Settings, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
+    text = "join my channel for daily crypto signals, link in bio"
+    items = [ScreenItem(text=text, platform="telegram", user_id=f"user{i}") for i in range(6)]
+    decisions = engine.screen(items)
+    fired = ["repeat_across_senders" in {flag.id for flag in d.flags} for d in decisions]
+    assert fired == [False, False, False, False, True, True]
+    cache = engine.embedder.cache  # type: ignore[attr-defined]
+    assert cache.misses >= 1
+    hits_before = cache.hits
+    engine.screen([ScreenItem(text=text)])
+    assert cache.hits > hits_before
+    assert client.keys("events:emb:*")

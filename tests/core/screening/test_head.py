@@ -1,0 +1,58 @@
+"""The linear head: learns separable classes, saves and loads as plain arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigError
+from core.screening.head import LinearHead, head_features
+
+
+def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well-separated clusters labelled 0, 2 and 3 (classes 1 and 4 never occur)."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[4, 0, 0], [0, 4, 0], [0, 0, 4]], dtype=np.float32)
+    labels = np.repeat([0, 2, 3], 50)
+    points = centres[np.repeat([0, 1, 2], 50)] + rng.normal(0, 0.5, (150, 3)).astype(np.float32)
+    return points.astype(np.float32), labels.astype(np.int64)
+
+
+def test_head_learns_separable_classes_and_gives_absent_ones_nothing() -> None:
+    points, labels = blobs()
+    head = LinearHead.fit(points, labels, n_classes=5)
+    probabilities = head.predict_proba(points)
+    assert probabilities.shape == (150, 5)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities.argmax(axis=1) == labels).mean() > 0.98
+    assert probabilities[:, [1, 4]].max() < 1e-6
+
+
+def test_two_class_training_still_gives_one_column_per_class() -> None:
+    points, labels = blobs()
+    keep = labels != 3
+    head = LinearHead.fit(points[keep], labels[keep], n_classes=4)
+    assert (head.predict_proba(points[keep]).argmax(axis=1) == labels[keep]).mean() > 0.98
+
+
+def test_saved_head_predicts_the_same(tmp_path: Path) -> None:
+    points, labels = blobs()
+    head = LinearHead.fit(points, labels, n_classes=5)
+    head.save(tmp_path / "head.npz")
+    again = LinearHead.load(tmp_path / "head.npz")
+    assert np.allclose(head.predict_proba(points), again.predict_proba(points))
+
+
+def test_missing_head_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        LinearHead.load(tmp_path / "absent.npz")
+
+
+def test_features_are_the_embedding_then_the_rule_scores() -> None:
+    vectors = np.ones((2, 4), dtype=np.float32)
+    rules = np.full((2, 7), 0.5, dtype=np.float32)
+    features = head_features(vectors, rules)
+    assert features.shape == (2, 11)
+    assert features[0, 4:].tolist() == [0.5] * 7

@@ -1,0 +1,88 @@
+"""EventStream on a real Redis: atomic dedup + XADD, lookups and backlog readings."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from core.models import Event, Platform
+from core.stream import EventStream
+from tests.factories import event_body
+
+
+def make_event(**overrides: object) -> Event:
+    """A validated event."""
+    return Event.model_validate(event_body(**overrides))
+
+
+def test_ingest_classifies_new_duplicate_and_conflicting_events(redis_client: redis.Redis) -> None:
+    stream = EventStream(redis_client)
+    event = make_event()
+    changed = event.model_copy(update={"content": "changed"})
+    first, again, conflict = stream.ingest([event, event, changed], "rid", "tp", now_ms=1_000)
+    assert first.status == "accepted"
+    assert again.status == "duplicate"
+    assert again.stream_id == first.stream_id
+    assert conflict.status == "conflict"
+    assert again.ingested_at_ms == 1_000
+    assert redis_client.xlen("events:ingest") == 1
+
+
+def test_dedup_record_and_stream_entry_are_written_together(redis_client: redis.Redis) -> None:
+    stream = EventStream(redis_client, window_s=120)
+    event = make_event()
+    [result] = stream.ingest([event])
+    record = redis_client.get(stream.keys.dedup("discord", event.event_id))
+    assert record is not None
+    assert record.decode().split(" ")[1] == result.stream_id
+    assert 0 < redis_client.ttl(stream.keys.dedup("discord", event.event_id)) <= 120
+    [(entry_id, fields)] = redis_client.xrange("events:ingest")
+    assert entry_id.decode() == result.stream_id
+    assert fields[b"event"] == event.payload()
+
+
+def test_racing_threads_queue_one_entry_per_identity(redis_url: str) -> None:
+    event = make_event()
+    statuses: list[str] = []
+
+    def submit() -> None:
+        client = redis.Redis.from_url(redis_url)
+        statuses.extend(r.status for r in EventStream(client).ingest([event]))
+        client.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == ["accepted"] + ["duplicate"] * 19
+    check = redis.Redis.from_url(redis_url)
+    assert check.xlen("events:ingest") == 1
+
+
+def test_lookup_knows_queued_events_only(redis_client: redis.Redis) -> None:
+    stream = EventStream(redis_client)
+    event = make_event(platform="telegram")
+    [result] = stream.ingest([event], now_ms=1_700_000_000_000)
+    state = stream.lookup(Platform.TELEGRAM, event.event_id)
+    assert state is not None
+    assert state.state == "queued"
+    assert state.stream_id == result.stream_id
+    assert state.ingested_at.timestamp() == 1_700_000_000
+    assert stream.lookup(Platform.DISCORD, event.event_id) is None
+
+
+def test_backlog_is_length_before_a_group_and_lag_plus_pending_after(
+    redis_client: redis.Redis,
+) -> None:
+    stream = EventStream(redis_client)
+    assert stream.backlog() == 0
+    stream.ingest([make_event() for _ in range(5)])
+    assert stream.backlog() == 5
+    redis_client.xgroup_create("events:ingest", "screeners", id="0")
+    assert stream.backlog() == 5
+    read = redis_client.xreadgroup("screeners", "c", {"events:ingest": ">"}, count=3)
+    assert stream.backlog() == 5  # 2 unread + 3 pending
+    redis_client.xack("events:ingest", "screeners", *[i for i, _ in read[0][1]])
+    assert stream.backlog() == 2

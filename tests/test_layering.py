@@ -1,0 +1,140 @@
+"""The layers: webapp -> tasks -> core, core split into packages that do not lean on each other.
+
+core/ is the framework-free domain (no Flask, Celery or web server). Inside it, the shared
+vocabulary (models, settings, errors, logs, keys) sits below the packages; core/stream and
+core/screening never import each other; core/quality measures screening and nothing imports
+it; and no chain of imports comes back to where it started.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.factories import ROOT
+
+CORE = ROOT / "core"
+FORBIDDEN = {"flask", "werkzeug", "celery", "kombu", "gunicorn", "gevent", "webapp", "tasks"}
+SHARED = {"core.models", "core.settings", "core.errors", "core.logs", "core.keys"}
+MAX_LINES = 400
+
+
+def _module_name(path: Path) -> str:
+    """The dotted name of a source file under the repository."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    """Whether a dotted name is a source file or package of the repository."""
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute module names a file imports, anywhere in its body (type-only ones too).
+
+    `from package import module` names the submodule; `from module import name` the module.
+    """
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if _is_module(submodule) else node.module)
+    return found
+
+
+def _graph(*packages: str) -> dict[str, set[str]]:
+    """Module -> the project modules it imports, for the given top-level packages."""
+    files = [p for package in packages for p in (ROOT / package).rglob("*.py")]
+    modules = {_module_name(path): path for path in files}
+    return {name: {m for m in _imports(path) if m in modules} for name, path in modules.items()}
+
+
+def _package(module: str) -> str:
+    """core.<package> for a module inside one, else the module itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "core" else parts[0]
+
+
+def test_no_core_module_imports_a_framework_or_an_outer_layer() -> None:
+    offenders = {
+        name: sorted({m.split(".")[0] for m in _imports(path)} & FORBIDDEN)
+        for name, path in ((_module_name(p), p) for p in CORE.rglob("*.py"))
+    }
+    assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
+def test_tasks_never_import_the_web_app() -> None:
+    graph = _graph("tasks")
+    imported = {m for path in (ROOT / "tasks").rglob("*.py") for m in _imports(path)}
+    assert graph and not {m for m in imported if m.split(".")[0] == "webapp"}
+
+
+def test_shared_core_modules_import_no_core_package() -> None:
+    graph = _graph("core")
+    assert {name: sorted(deps - SHARED) for name, deps in graph.items() if name in SHARED} == {
+        name: [] for name in SHARED
+    }
+
+
+def test_stream_and_screening_do_not_import_each_other() -> None:
+    graph = _graph("core")
+    crossing = {
+        (name, dep)
+        for name, deps in graph.items()
+        for dep in deps
+        if {_package(name), _package(dep)} == {"core.stream", "core.screening"}
+    }
+    assert crossing == set()
+
+
+def test_nothing_in_core_imports_quality_but_quality_itself() -> None:
+    graph = _graph("core")
+    users = {
+        name
+        for name, deps in graph.items()
+        if any(_package(d) == "core.quality" for d in deps) and _package(name) != "core.quality"
+    }
+    assert users == set()
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = _graph("core", "webapp", "tasks")
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(graph[name]):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_no_core_module_is_longer_than_the_house_limit() -> None:
+    lengths = {_module_name(p): len(p.read_text().splitlines()) for p in CORE.rglob("*.py")}
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
+
+
+def test_importing_every_core_module_loads_no_framework() -> None:
+    modules = sorted(_module_name(p) for p in CORE.rglob("*.py") if p.name != "__init__.py")
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(sorted(m for m in {sorted(FORBIDDEN)!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
