@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 Outcome = Literal["accepted", "high", "low", "dlq"]
+# The tenant of everything that carries none (API keys without a tenant, older entries).
+DEFAULT_TENANT = "default"
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq")
 
 
@@ -48,6 +50,16 @@ class Keys:
         """Stream of events that could not be screened after every retry."""
         return f"{self.prefix}:dlq"
 
+    @property
+    def labels_stream(self) -> str:
+        """Stream of moderators' labels that every screening worker applies to its examples."""
+        return f"{self.prefix}:labels"
+
+    @property
+    def archive_group(self) -> str:
+        """Consumer group of the archiver on the high, low and dead-letter streams."""
+        return "archivers"
+
     # ------------------------------------------------------------------ per event
 
     def dedup(self, platform: str, event_id: str) -> str:
@@ -67,6 +79,16 @@ class Keys:
     def counter(self, outcome: Outcome) -> str:
         """Ledger counter of an outcome: accepted, high, low or dlq."""
         return f"{self.prefix}:count:{outcome}"
+
+    # ------------------------------------------------------------------ per user
+
+    def user_posts(self, tenant: str, platform: str, user_id: str) -> str:
+        """Sorted set of a user's recently decided events, scored by acceptance time (ms)."""
+        return f"{self.prefix}:history:{tenant}:{platform}:posts:{user_id}"
+
+    def user_high_risk(self, tenant: str, platform: str, user_id: str) -> str:
+        """Sorted set of a user's high-risk decisions of the last day, scored likewise."""
+        return f"{self.prefix}:history:{tenant}:{platform}:high:{user_id}"
 
     # ------------------------------------------------------------------ front door
 

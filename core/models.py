@@ -62,6 +62,15 @@ class Category(StrEnum):
     SEXUAL = "SEXUAL"
 
 
+class Action(StrEnum):
+    """What a decision recommends the platform do with the event."""
+
+    ALLOW = "allow"
+    REVIEW = "review"
+    HIDE = "hide"
+    BLOCK = "block"
+
+
 # The column order of every per-category score array (rules, head, neighbour votes, blend).
 CATEGORIES: tuple[Category, ...] = tuple(Category)
 HARMFUL_CATEGORIES: tuple[Category, ...] = tuple(c for c in Category if c is not Category.LOW_RISK)
@@ -242,6 +251,9 @@ class Decision(BaseModel):
     version: str = Field(description="hash of the rules, thresholds and reference set in use")
     ingested_at: datetime | None = None
     screened_at: datetime
+    action: Action = Field(
+        Action.ALLOW, description="recommended action, from per-category thresholds"
+    )
 
 
 class EventState(BaseModel):

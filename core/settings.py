@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     screen_sync_max_texts: int = Field(100, ge=1, le=1000)
     flower_basic_auth: str = Field("admin:admin", description="user:password for Flower")
     flower_port: int = Field(5555, ge=1, le=65535)
+    # Archive (PostgreSQL), moderator reviews, user history
+    database_url: str | None = Field(
+        None, description="PostgreSQL of the decision archive; unset: no archive"
+    )
+    archive_retention_days: int = Field(
+        400, ge=1, description="monthly partitions wholly older than this are dropped"
+    )
+    archive_interval_s: float = Field(1.0, gt=0, description="beat tick of the archiver")
+    archive_batch_size: int = Field(500, ge=1, le=5000, description="rows per archive write")
+    review_propagation_s: float = Field(
+        5.0, ge=0, description="longest a screening worker goes without applying new reviews"
+    )
     chaos_poison_marker: str | None = Field(
         default=None,
         description="fault injection for tests and game days: screening raises on any event "

@@ -8,12 +8,15 @@ The rules live in `rules/`, the embedding models in `embedding/`, the shipped da
 from core.screening.engine import Analysis, ScreeningEngine, ScreenItem, load_engine
 from core.screening.head import LinearHead
 from core.screening.normalize import normalize
+from core.screening.policy import ActionPolicy
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceIndex, ReferenceSet
+from core.screening.rules import UserHistory
 from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig
 
 __all__ = [
     "DEFAULT_REFERENCE_PATH",
     "DEFAULT_SCORING_PATH",
+    "ActionPolicy",
     "Analysis",
     "LinearHead",
     "ReferenceIndex",
@@ -21,6 +24,7 @@ __all__ = [
     "ScoringConfig",
     "ScreenItem",
     "ScreeningEngine",
+    "UserHistory",
     "load_engine",
     "normalize",
 ]

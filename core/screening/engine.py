@@ -24,6 +24,7 @@ from core.screening.rules import (
     RepeatCounter,
     RuleFile,
     RuleHit,
+    UserHistory,
 )
 from core.screening.scoring import (
     DEFAULT_SCORING_PATH,
@@ -47,6 +48,7 @@ class ScreenItem:
     platform: str | None = None
     user_id: str | None = None
     ingested_at: datetime | None = None
+    history: UserHistory | None = None  # the sender's recent counts, when the caller knows them
 
 
 @dataclass
@@ -151,7 +153,7 @@ class ScreeningEngine:
         ruleset = self.rules.current()
         repeats = self._repeat_counts(items, [ruleset.repeat_key(text) for text in normalized])
         hits = [
-            ruleset.evaluate(item.text, text, repeat)
+            ruleset.evaluate(item.text, text, repeat, item.history)
             for item, text, repeat in zip(items, normalized, repeats, strict=True)
         ]
         rule_per_category, rule_overall = rule_scores(hits)
@@ -194,7 +196,10 @@ class ScreeningEngine:
         version = self.version
         model = self.embedder.name
         decisions = []
+        actions = self.scoring.actions
         for row, item in enumerate(items):
+            category = CATEGORIES[int(scores.category[row])]
+            high = bool(scores.high[row])
             category_scores = {
                 category: round(float(value), 4)
                 for category, value in zip(CATEGORIES, scores.category_scores[row], strict=True)
@@ -204,9 +209,9 @@ class ScreeningEngine:
                     event_id=item.event_id,
                     platform=_PLATFORMS.get(item.platform or ""),
                     risk_score=round(float(scores.risk[row]), 4),
-                    category=CATEGORIES[int(scores.category[row])],
+                    category=category,
                     category_scores=category_scores,
-                    route="high" if scores.high[row] else "low",
+                    route="high" if high else "low",
                     flags=[
                         RuleFlag(
                             id=hit.rule_id,
@@ -223,6 +228,7 @@ class ScreeningEngine:
                     version=version,
                     ingested_at=item.ingested_at,
                     screened_at=now,
+                    action=actions.action(category, category_scores[category], high, item.platform),
                 )
             )
         return decisions
@@ -230,7 +236,8 @@ class ScreeningEngine:
     def add_examples(
         self, texts: Sequence[str], labels: Sequence[Category], ids: Sequence[str]
     ) -> None:
-        """Add labelled examples to the neighbour index now, without a rebuild."""
+        """Add labelled examples to the neighbour index now, without a rebuild; an id already
+        there takes the new label (a later moderator review supersedes an earlier one)."""
         vectors = self.embedder.encode([normalize(text) for text in texts])
         self.index.add(np.asarray(vectors, dtype=np.float32), ids, labels)
         self._added += len(texts)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.errors import ConfigError
 from core.models import CATEGORIES, Category
+from core.screening.policy import ActionPolicy
 from core.screening.rules import RuleHit
 
 DEFAULT_SCORING_PATH = Path(__file__).parent / "data" / "scoring.toml"
@@ -62,6 +63,7 @@ class ScoringConfig(BaseModel):
     )
     thresholds: Thresholds = Field(default_factory=Thresholds)
     platforms: dict[str, Thresholds] = Field(default_factory=dict)
+    actions: ActionPolicy = Field(default_factory=ActionPolicy)
     version: str = ""
 
     @model_validator(mode="after")

@@ -25,13 +25,20 @@ from core.stream.entries import Entry, text
 from core.stream.ledger import Ledger, read_ledger
 from core.stream.lua import ScriptRunner
 
+# The user-history windows the decide script keeps (and the history rules read).
+POSTS_WINDOW_MS = 60_000
+HIGH_RISK_WINDOW_MS = 24 * 3600 * 1000
+
 # KEYS = [ingest stream, high stream, low stream, high counter, low counter];
-# ARGV = [group, ttl_s, then per entry: stream id, route, decision key, record json, event json,
-#         request id, traceparent, decision json]
+# ARGV = [group, ttl_s, posts since ms, high-risk since ms, posts ttl ms, high-risk ttl ms, then
+#         per entry: stream id, route, decision key, record json, event json, request id,
+#         traceparent, decision json, user posts key, user high-risk key, accepted ms]. The
+#         user's counters move in the same step as the decision, so each decided event counts
+#         exactly once.
 _DECIDE_LUA = """
 local out = {}
 local n = 0
-for i = 3, #ARGV, 8 do
+for i = 7, #ARGV, 11 do
   n = n + 1
   local id = ARGV[i]
   if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
@@ -41,6 +48,17 @@ for i = 3, #ARGV, 8 do
       'traceparent', ARGV[i + 6])
     redis.call('SET', ARGV[i + 2], ARGV[i + 3], 'EX', ARGV[2])
     redis.call('INCR', high and KEYS[4] or KEYS[5])
+    local posts, risky, at = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
+    if posts ~= '' then
+      redis.call('ZADD', posts, at, id)
+      redis.call('ZREMRANGEBYSCORE', posts, '-inf', '(' .. ARGV[3])
+      redis.call('PEXPIRE', posts, ARGV[5])
+      if high then
+        redis.call('ZADD', risky, at, id)
+        redis.call('ZREMRANGEBYSCORE', risky, '-inf', '(' .. ARGV[4])
+        redis.call('PEXPIRE', risky, ARGV[6])
+      end
+    end
     out[n] = 1
   else
     out[n] = 0
@@ -220,16 +238,27 @@ class ScreeningStream:
         entries: Sequence[Entry],
         decisions: Sequence[Decision],
         platforms_ids: Sequence[tuple[str, str]],
+        users: Sequence[tuple[str, str, str] | None] | None = None,
+        now_ms: int | None = None,
     ) -> list[bool]:
-        """Route each decision, store it for lookup and acknowledge its entry, atomically.
+        """Route each decision, store it for lookup, count it in its user's history (`users`:
+        tenant, platform, user id) and acknowledge its entry, atomically.
 
         Returns, per entry, whether this call finished it (False: an earlier delivery did).
         """
         if not entries:
             return []
-        args: list[str | int | bytes] = [self.keys.group, self.decision_ttl_s]
-        for entry, decision, (platform, event_id) in zip(
-            entries, decisions, platforms_ids, strict=True
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        args: list[str | int | bytes] = [
+            self.keys.group,
+            self.decision_ttl_s,
+            now - POSTS_WINDOW_MS,
+            now - HIGH_RISK_WINDOW_MS,
+            2 * POSTS_WINDOW_MS,
+            HIGH_RISK_WINDOW_MS + POSTS_WINDOW_MS,
+        ]
+        for entry, decision, (platform, event_id), user in zip(
+            entries, decisions, platforms_ids, users or [None] * len(entries), strict=True
         ):
             decision_json = decision.model_dump_json()
             record = encode_record(entry.stream_id, entry.ingested_at_ms, decision_json)
@@ -242,6 +271,9 @@ class ScreeningStream:
                 entry.request_id,
                 entry.traceparent,
                 decision_json,
+                self.keys.user_posts(*user) if user else "",
+                self.keys.user_high_risk(*user) if user else "",
+                entry.ingested_at_ms or now,
             ]
         k = self.keys
         keys = [k.ingest_stream, k.high_stream, k.low_stream, k.counter("high"), k.counter("low")]
@@ -250,6 +282,24 @@ class ScreeningStream:
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not write decisions: {exc}") from exc
         return [bool(flag) for flag in done]
+
+    def user_history(
+        self, users: Sequence[tuple[str, str, str]], now_ms: int | None = None
+    ) -> list[tuple[int, int]]:
+        """For each (tenant, platform, user id): high-risk decisions in the last 24 hours and
+        decided events in the last minute, as the decide script counted them."""
+        if not users:
+            return []
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for user in users:
+                pipe.zcount(self.keys.user_high_risk(*user), now - HIGH_RISK_WINDOW_MS, "+inf")
+                pipe.zcount(self.keys.user_posts(*user), now - POSTS_WINDOW_MS, "+inf")
+            counts = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not read user history: {exc}") from exc
+        return [(int(h), int(p)) for h, p in zip(counts[::2], counts[1::2], strict=True)]
 
     def trim(self, keep_s: int = 3600) -> int:
         """Drop acknowledged entries older than `keep_s`; never an unread or pending one."""

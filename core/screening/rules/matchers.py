@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.models import Category
 from core.screening.rules.spec import RegexRule, RuleContext, RuleSpec, WordListRule, allow_pattern
+
+if TYPE_CHECKING:
+    from core.screening.rules.history import UserHistory
 
 MAX_EVIDENCE = 5
 MAX_EVIDENCE_CHARS = 64
@@ -43,6 +47,7 @@ class TextView:
         "_lower",
         "_spans",
         "_words",
+        "history",
         "normalized",
         "open_patterns",
         "original",
@@ -50,10 +55,17 @@ class TextView:
         "word_hits",
     )
 
-    def __init__(self, original: str, normalized: str, repeat_count: int) -> None:
+    def __init__(
+        self,
+        original: str,
+        normalized: str,
+        repeat_count: int,
+        history: UserHistory | None = None,
+    ) -> None:
         self.original = original
         self.normalized = normalized
         self.repeat_count = repeat_count
+        self.history = history
         self._lower: str | None = None
         self._words: list[str] | None = None
         self._spans: list[tuple[int, int]] | None = None

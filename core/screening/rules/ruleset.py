@@ -30,6 +30,7 @@ from core.screening.rules.counts import (
     MixedScriptMatcher,
     PunctRunMatcher,
 )
+from core.screening.rules.history import MessageBurstMatcher, RepeatOffenderMatcher, UserHistory
 from core.screening.rules.matchers import (
     Matcher,
     RegexMatcher,
@@ -62,6 +63,8 @@ KINDS: dict[str, Callable[[Any, RuleContext], Matcher]] = {
     "emoji_count": lambda spec, _: EmojiCountMatcher(spec),
     "mixed_script": lambda spec, _: MixedScriptMatcher(spec),
     "repeat_across_senders": lambda spec, _: RepeatMatcher(spec),
+    "repeat_offender": lambda spec, _: RepeatOffenderMatcher(spec),
+    "message_burst": lambda spec, _: MessageBurstMatcher(spec),
 }
 
 log = structlog.get_logger(__name__)
@@ -131,9 +134,15 @@ class RuleSet:
             rules.append(KINDS[spec.kind](spec, context))
         return cls(path, rules, context.sources)
 
-    def evaluate(self, original: str, normalized: str, repeat_count: int = 0) -> list[RuleHit]:
+    def evaluate(
+        self,
+        original: str,
+        normalized: str,
+        repeat_count: int = 0,
+        history: UserHistory | None = None,
+    ) -> list[RuleHit]:
         """Return the hits of every enabled rule on one text, in file order."""
-        text = TextView(original, normalized, repeat_count)
+        text = TextView(original, normalized, repeat_count, history)
         word_hits = text.word_hits = self._words.scan(text)
         open_patterns = text.open_patterns = self._prefilter.open_patterns(text)
         hits: list[RuleHit] = []

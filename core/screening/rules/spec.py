@@ -129,6 +129,20 @@ class RepeatRule(_Rule):
     min_length: int = Field(20, ge=1)
 
 
+class RepeatOffenderRule(_Rule):
+    """The sender had many high-risk decisions in the last 24 hours."""
+
+    kind: Literal["repeat_offender"]
+    min_high_risk: int = Field(3, ge=1, description="high-risk decisions within 24 hours")
+
+
+class MessageBurstRule(_Rule):
+    """The sender posted many messages within the last minute."""
+
+    kind: Literal["message_burst"]
+    min_posts: int = Field(20, ge=2, description="messages within one minute, this one included")
+
+
 RuleSpec = (
     RegexRule
     | WordListRule
@@ -139,6 +153,8 @@ RuleSpec = (
     | EmojiCountRule
     | MixedScriptRule
     | RepeatRule
+    | RepeatOffenderRule
+    | MessageBurstRule
 )
 _RULE = TypeAdapter[RuleSpec](Annotated[RuleSpec, Field(discriminator="kind")])
 KIND_NAMES: tuple[str, ...] = tuple(

@@ -1,0 +1,103 @@
+"""Archive rows from the entries of the high, low and dead-letter streams.
+
+A high or low entry carries the decision receipt, the event, the request id and the trace
+context; a dead-letter entry the event, the reason and the number of deliveries. Every entry
+carries the id of its ingest-stream entry, whose time part is when the event was accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from core.keys import DEFAULT_TENANT
+
+Outcome = Literal["high", "low", "dlq"]
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+class UnreadableEntry(ValueError):
+    """A stream entry that holds no archivable event (never written by this service)."""
+
+
+def tenant_of(fields: Mapping[str, str], *documents: Mapping[str, Any]) -> str:
+    """The tenant of an entry: its own field, else the decision's or event's, else the default.
+
+    The one place the archive decides a tenant: entries written before tenants existed (or by
+    deployments without them) belong to the default tenant.
+    """
+    tenant = fields.get("tenant")
+    for document in documents:
+        tenant = tenant or document.get("tenant")
+    return str(tenant) if tenant else DEFAULT_TENANT
+
+
+def trace_id(traceparent: str) -> str | None:
+    """The 32 hex digits of a W3C traceparent, or None when it is not one."""
+    match = _TRACEPARENT.match(traceparent.strip().lower())
+    return match.group(1) if match else None
+
+
+def stream_time(entry_id: str) -> datetime:
+    """When Redis added a stream entry (the millisecond part of its id), in UTC."""
+    return datetime.fromtimestamp(int(entry_id.partition("-")[0]) / 1000, UTC)
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp from a receipt, as an aware datetime."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def build_row(outcome: Outcome, entry_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """The decisions-table row of one high, low or dead-letter entry."""
+    try:
+        event = orjson.loads(fields["event"])
+        stream_id = fields["stream_id"]
+        receipt = orjson.loads(fields["decision"]) if outcome != "dlq" else None
+        row: dict[str, Any] = {
+            "platform": event["platform"],
+            "event_id": event["event_id"],
+            "accepted_at": stream_time(stream_id),
+            "stream_id": stream_id,
+            "outcome": outcome,
+            "user_id": event["user_id"],
+            "channel_id": event.get("channel_id"),
+            "event_type": event["event_type"],
+            "content": event["content"],
+            "event_timestamp": datetime.fromisoformat(event["timestamp"]),
+            "event_metadata": event.get("metadata"),
+            "trace_id": trace_id(fields.get("traceparent", "")),
+            "request_id": fields.get("request_id") or None,
+        }
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UnreadableEntry(f"{outcome} entry {entry_id}: {type(exc).__name__}: {exc}") from exc
+    row["tenant"] = tenant_of(fields, receipt or {}, event)
+    if receipt is None:
+        row.update(
+            ingested_at=None,
+            decided_at=stream_time(entry_id),  # when it was dead-lettered
+            category=None,
+            route=None,
+            action=None,
+            risk_score=None,
+            receipt=None,
+            error=fields.get("reason"),
+            deliveries=int(fields.get("deliveries") or 0),
+        )
+    else:
+        row.update(
+            ingested_at=_moment(receipt.get("ingested_at")),
+            decided_at=_moment(receipt.get("screened_at")),
+            category=receipt.get("category"),
+            route=receipt.get("route"),
+            action=receipt.get("action"),
+            risk_score=receipt.get("risk_score"),
+            receipt=receipt,
+            error=None,
+            deliveries=None,
+        )
+    return row
