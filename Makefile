@@ -1,4 +1,5 @@
-# Every target sets up what it needs: the virtualenv (torch first, pinned) and redis-server.
+# Every target sets up what it needs: the virtualenv (torch first, pinned), redis-server and
+# PostgreSQL's server programs (for the embedded archive database and the tests).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,13 +11,17 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 LOCAL_REDIS_PORT ?= 6390
 export LOCAL_REDIS_PORT
+LOCAL_POSTGRES_PORT ?= 6391
+export LOCAL_POSTGRES_PORT
 
-.PHONY: help venv redis run test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
+.PHONY: help venv redis postgres run test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index eval worker ledger demo migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
-	@echo "make ledger        check accepted = high + low + dead-lettered + in flight"
+	@echo "make ledger        check accepted = high + low + dead-lettered + in flight, and the archive"
+	@echo "make export-reviews  moderators' verdicts as a text,label,source CSV (OUT=file)"
+	@echo "make migrate       migrate the archive database at DATABASE_URL to the latest schema"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
 	@echo "make index / eval  build the reference index / measure quality"
 	@echo "make test          lint, then the test suite against a real redis-server"
@@ -35,7 +40,10 @@ venv: $(STAMP)
 redis:
 	@scripts/ensure-tool.sh redis-server
 
-run: venv redis index
+postgres:
+	@scripts/ensure-tool.sh initdb postgresql
+
+run: venv redis postgres index
 	$(BIN)/python scripts/local_stack.py
 
 lint: venv
@@ -47,10 +55,10 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis
+test: lint redis postgres
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-ingest bench-screen bench-e2e
+bench: bench-ingest bench-screen bench-e2e bench-archive
 
 bench-ingest: venv redis
 	@scripts/ensure-tool.sh wrk
@@ -62,17 +70,28 @@ bench-screen: venv redis index
 bench-e2e: venv redis index
 	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
+bench-archive: venv redis postgres
+	$(BIN)/python -m bench.archive $(BENCH_ARGS)
+
 worker: venv index
 	$(BIN)/python -m tasks.worker $(if $(GPU),--gpu $(GPU),--cpu)
 
-# A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT; point at it by default.
-ledger demo: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+# A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT and its PostgreSQL on
+# LOCAL_POSTGRES_PORT; point at them by default.
+ledger demo export-reviews: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+ledger export-reviews migrate: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(LOCAL_POSTGRES_PORT)/screening
 
 ledger: venv
 	$(BIN)/python scripts/ledger.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+export-reviews: venv
+	$(BIN)/python scripts/export_reviews.py $(if $(OUT),--out $(OUT))
+
+migrate: venv
+	$(BIN)/alembic upgrade head
 
 clean:
 	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache

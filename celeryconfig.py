@@ -1,7 +1,7 @@
 """Celery configuration derived from the project settings: queues, routes, acks, beat schedule.
 
 Queues: one per GPU (screen.gpu0 ... screen.gpuN-1), screen.cpu for CPU workers, screen.sync for
-the synchronous screen API, and pipeline for the batcher's and reclaimer's ticks.
+the synchronous screen API, and pipeline for the batcher's, reclaimer's and archiver's ticks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,25 @@ def gpu_queue(index: int) -> str:
     return f"{SCREEN_QUEUE_PREFIX}gpu{index}"
 
 
+def _archive_schedule(settings: Settings) -> dict[str, Any]:
+    """The archiver's ticks, when there is an archive (DATABASE_URL) to keep."""
+    if not settings.database_url:
+        return {}
+    tick = settings.archive_interval_s
+    return {
+        "archive-decisions": {
+            "task": "tasks.archiver.archive",
+            "schedule": tick,
+            "options": {"expires": tick * 2},
+        },
+        "archive-retention": {
+            "task": "tasks.archiver.retain",
+            "schedule": 3600.0,
+            "options": {"expires": 1800},
+        },
+    }
+
+
 def from_settings(settings: Settings) -> dict[str, Any]:
     """Celery settings for this deployment."""
     names = [CPU_QUEUE, SYNC_QUEUE, PIPELINE_QUEUE, *map(gpu_queue, range(settings.gpu_queues))]
@@ -36,6 +55,8 @@ def from_settings(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             "tasks.batcher.drain": {"queue": PIPELINE_QUEUE},
             "tasks.batcher.reclaim": {"queue": PIPELINE_QUEUE},
+            "tasks.archiver.archive": {"queue": PIPELINE_QUEUE},
+            "tasks.archiver.retain": {"queue": PIPELINE_QUEUE},
             "tasks.screening.screen_sync": {"queue": SYNC_QUEUE},
         },
         # A task is acknowledged when it has finished, and given back when its worker dies:
@@ -51,7 +72,8 @@ def from_settings(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "beat_schedule": {
+        "beat_schedule": _archive_schedule(settings)
+        | {
             "drain-ingest-stream": {
                 "task": "tasks.batcher.drain",
                 "schedule": tick,

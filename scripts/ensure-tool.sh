@@ -5,6 +5,10 @@
 set -euo pipefail
 command_name=$1
 package=${2:-$1}
+# Debian keeps PostgreSQL's server programs (initdb, postgres) off PATH, in a versioned directory.
+for dir in /usr/lib/postgresql/*/bin; do
+    [ -d "$dir" ] && PATH="$PATH:$dir"
+done
 if command -v "$command_name" >/dev/null 2>&1; then
     exit 0
 fi

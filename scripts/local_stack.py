@@ -1,6 +1,8 @@
 """`make run`: start the whole system on this machine, in the foreground, and stop it all on exit.
 
-Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, then
+Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, a
+PostgreSQL for the archive (data under var/postgres, migrated to the latest schema) unless
+DATABASE_URL is set, then
 the web app under gunicorn, Celery beat, the pipeline worker (batcher and reclaimer), one
 screening worker per visible GPU (or one CPU worker when there is none) and Flower. Ctrl-C or
 SIGTERM stops every process it started, and so does the death of any one of them.
@@ -16,12 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+from core.archive import migrate
 from core.settings import Settings
+from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
+LOCAL_POSTGRES_PORT = int(os.environ.get("LOCAL_POSTGRES_PORT", "6391"))
 
 
 def say(message: str) -> None:
@@ -97,6 +102,20 @@ def main() -> int:
         say(f"redis-server on {env['REDIS_URL']} (append-only file in var/redis)")
     else:
         say(f"using the Redis at {env['REDIS_URL']}")
+    if "DATABASE_URL" not in env:
+        database = PostgresServer(VAR / "postgres", port=LOCAL_POSTGRES_PORT)
+        try:
+            database.start()
+        except RuntimeError as exc:
+            stop_all(processes)
+            sys.exit(f"could not start PostgreSQL on port {LOCAL_POSTGRES_PORT}: {exc}")
+        assert database.process is not None
+        env["DATABASE_URL"] = database.url
+        processes.append(("postgres", database.process))
+        say(f"PostgreSQL on {database.url} (data in var/postgres; set DATABASE_URL for another)")
+    else:
+        say("using the archive database at DATABASE_URL")
+    migrate(env["DATABASE_URL"])
     settings = Settings(redis_url=env["REDIS_URL"])
 
     gpus = visible_gpus()

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
     from core.settings import Settings
 
-TASK_MODULES = ["tasks.batcher", "tasks.screening", "tasks.lifecycle"]
+TASK_MODULES = ["tasks.batcher", "tasks.screening", "tasks.archiver", "tasks.lifecycle"]
 
 
 def create_celery(settings: Settings, include_tasks: bool = True) -> Celery:

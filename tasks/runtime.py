@@ -1,4 +1,5 @@
-"""What a worker process holds: settings, Redis clients, the stream, the router, the engine.
+"""What a worker process holds: settings, Redis clients, the stream, the router, the engine, the
+archive and the reviews it learns from.
 
 Everything is created on first use in the process that uses it (a prefork child, not the
 parent), so nothing heavy happens at import or fork time and no connection crosses a fork.
@@ -11,11 +12,14 @@ import socket
 from functools import cached_property
 
 import redis
+from sqlalchemy import Engine
 
+from core.archive import DecisionWriter, open_archive
 from core.keys import Keys
 from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
-from core.stream import ScreeningStream, connect
+from core.stream import ArchiveFeed, LabelStream, ScreeningStream, connect
+from tasks.learning import LiveExamples
 from tasks.routing import QueueRouter
 
 
@@ -58,6 +62,28 @@ class Runtime:
     def engine(self) -> ScreeningEngine:
         """The screening engine, loaded on the first batch this process screens."""
         return load_engine(self.settings, self.client)
+
+    @cached_property
+    def archive(self) -> Engine | None:
+        """The archive database, or None when DATABASE_URL is not set."""
+        url = self.settings.database_url
+        return open_archive(url, pool_size=2) if url else None
+
+    @cached_property
+    def archive_writer(self) -> DecisionWriter | None:
+        """Batched upserts into the archive (None without one)."""
+        return DecisionWriter(self.archive) if self.archive is not None else None
+
+    @cached_property
+    def archive_feed(self) -> ArchiveFeed:
+        """The archiver's consumer group on the decision streams."""
+        return ArchiveFeed(self.client, self.keys)
+
+    @cached_property
+    def live_examples(self) -> LiveExamples:
+        """Reviews applied to this process's engine."""
+        labels = LabelStream(self.client, self.keys)
+        return LiveExamples(labels, self.archive, self.settings.review_propagation_s)
 
     @cached_property
     def consumer_name(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,8 +11,9 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from core.keys import DEFAULT_TENANT
 from core.models import Decision, Event
-from core.screening.engine import ScreenItem
+from core.screening import ScreenItem, UserHistory
 from core.settings import Settings
 from core.stream import Entry
 from tasks.app import app
@@ -34,25 +36,49 @@ def _check_chaos(items: list[ScreenItem], settings: Settings) -> None:
 
 
 def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
-    """Screen items with the process's engine."""
+    """Screen items with the process's engine, after applying any new moderator reviews."""
     _check_chaos(items, current.settings)
-    return current.engine.screen(items)
+    engine = current.engine
+    current.live_examples.refresh(engine)
+    return engine.screen(items)
 
 
-def _parse(entry: Entry) -> tuple[Event, ScreenItem]:
-    """The event of a stream entry and what the engine needs of it."""
-    event = Event.model_validate_json(entry.event)
-    ingested = (
-        datetime.fromtimestamp(entry.ingested_at_ms / 1000, UTC) if entry.ingested_at_ms else None
-    )
-    item = ScreenItem(
-        text=event.content,
-        event_id=event.event_id,
-        platform=event.platform.value,
-        user_id=event.user_id,
-        ingested_at=ingested,
-    )
-    return event, item
+def _user(entry: Entry, event: Event) -> tuple[str, str, str]:
+    """Whose history an event counts in: (tenant, platform, user id)."""
+    # Entries carry no tenant until tenants land; then read entry's tenant here, in one place.
+    return DEFAULT_TENANT, event.platform.value, event.user_id
+
+
+def _items(current: Runtime, parsed: list[tuple[Entry, Event]]) -> list[ScreenItem]:
+    """What the engine needs of each event, with its sender's history.
+
+    The counters count decided events; the events of this batch are not decided yet, so each
+    one's burst count adds the same sender's earlier events in the batch, and itself.
+    """
+    users = [_user(entry, event) for entry, event in parsed]
+    distinct = list(dict.fromkeys(users))
+    counts = dict(zip(distinct, current.stream.user_history(distinct), strict=True))
+    seen: Counter[tuple[str, str, str]] = Counter()
+    items = []
+    for (entry, event), user in zip(parsed, users, strict=True):
+        seen[user] += 1
+        high_risk, posts = counts[user]
+        ingested = (
+            datetime.fromtimestamp(entry.ingested_at_ms / 1000, UTC)
+            if entry.ingested_at_ms
+            else None
+        )
+        items.append(
+            ScreenItem(
+                text=event.content,
+                event_id=event.event_id,
+                platform=event.platform.value,
+                user_id=event.user_id,
+                ingested_at=ingested,
+                history=UserHistory(high_risk_24h=high_risk, posts_last_minute=posts + seen[user]),
+            )
+        )
+    return items
 
 
 @app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
@@ -66,14 +92,16 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
     current = runtime()
     entries = [Entry.from_list(values) for values in raw_entries]
     current.stream.claim(current.consumer_name, [entry.stream_id for entry in entries])
-    good: list[tuple[Entry, Event, ScreenItem]] = []
+    parsed: list[tuple[Entry, Event]] = []
     for entry in entries:
         try:
-            good.append((entry, *_parse(entry)))
+            parsed.append((entry, Event.model_validate_json(entry.event)))
         except (ValidationError, ValueError) as exc:
             current.stream.record_failure(entry.stream_id, f"unreadable entry: {exc}")
             log.warning("entry_unreadable", stream_id=entry.stream_id, error=str(exc)[:300])
-    failed = len(entries) - len(good)
+    failed = len(entries) - len(parsed)
+    items = _items(current, parsed)
+    good = [(entry, event, item) for (entry, event), item in zip(parsed, items, strict=True)]
     try:
         decisions = _screen(current, [item for _, _, item in good])
         decided = good
@@ -94,6 +122,7 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
         [entry for entry, _, _ in decided],
         decisions,
         [(event.platform.value, event.event_id) for _, event, _ in decided],
+        [_user(entry, event) for entry, event, _ in decided],
     )
     result = {
         "decided": sum(finished),

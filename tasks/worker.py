@@ -2,7 +2,7 @@
 
 A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES) and consumes only that GPU's queue and
 the synchronous screening queue; a CPU worker the CPU queue and the synchronous queue; the
-pipeline worker runs the batcher and reclaimer ticks and loads no model.
+pipeline worker runs the batcher's, reclaimer's and archiver's ticks and loads no model.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def worker_command(
         "--queues", ",".join(queues),
         "--hostname", f"{name}@%h",
         "--pool", pool,
-        "--concurrency", str(concurrency if role != "pipeline" else max(concurrency, 2)),
+        # The pipeline's ticks (drain, reclaim, archive, retain) each hold a thread while they
+        # run; four keep a busy drain and archive from delaying the reclaimer.
+        "--concurrency", str(concurrency if role != "pipeline" else max(concurrency, 4)),
         "--loglevel", loglevel,
         "--without-gossip", "--without-mingle",
         "-E",

@@ -6,7 +6,7 @@ import structlog
 from flask import Flask
 
 from core.settings import Settings
-from webapp import access, events, health, openapi, screen
+from webapp import access, archive, events, health, openapi, screen
 from webapp.errors import register_error_handlers
 from webapp.metrics import WebMetrics
 from webapp.services import Services
@@ -28,6 +28,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(events.blueprint(services, metrics))
     app.register_blueprint(health.blueprint(services))
     app.register_blueprint(screen.blueprint(services))
+    app.register_blueprint(archive.blueprint(services))
     app.register_blueprint(openapi.bp)
     if settings.using_dev_key:
         log.warning(

@@ -9,6 +9,7 @@ from flask import Flask, Response, g
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from core.archive import ArchiveUnavailable
 from core.errors import StoreUnavailable
 from core.models import ErrorResponse, FieldError
 
@@ -71,6 +72,14 @@ def register_error_handlers(app: Flask, count_rejection: Any) -> None:
         count_rejection("store_unavailable")
         log.warning("store_unavailable", error=str(exc))
         response = error_response(503, "store_unavailable", "the event store is unreachable")
+        response.headers["Retry-After"] = str(app.config["RETRY_AFTER_S"])
+        return response
+
+    @app.errorhandler(ArchiveUnavailable)
+    def _archive_unavailable(exc: ArchiveUnavailable) -> Response:
+        count_rejection("archive_unavailable")
+        log.warning("archive_unavailable", error=str(exc)[:300])
+        response = error_response(503, "archive_unavailable", "the archive is unreachable")
         response.headers["Retry-After"] = str(app.config["RETRY_AFTER_S"])
         return response
 

@@ -13,6 +13,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_flask_exporter import PrometheusMetrics
 
 from core.errors import CoreError
+from webapp.archive_metrics import ArchiveLagCollector
 from webapp.services import Services
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -101,6 +102,8 @@ class WebMetrics:
         self.registry = CollectorRegistry()
         ledger = CollectorRegistry()
         ledger.register(LedgerCollector(services))
+        if services.settings.database_url:
+            ledger.register(ArchiveLagCollector(services.archive_feed))
         self.exporter = _Exporter(
             app,
             ledger,

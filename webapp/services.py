@@ -6,11 +6,13 @@ from functools import cached_property
 
 import redis
 from celery import Celery
+from sqlalchemy import Engine
 
+from core.archive import open_archive
 from core.ingest import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
-from core.stream import EventStream, ScreeningStream, connect
+from core.stream import ArchiveFeed, EventStream, LabelStream, ScreeningStream, connect
 from tasks import create_celery
 
 
@@ -66,3 +68,19 @@ class Services:
         if s.rate_limit_per_s <= 0:
             return None
         return RateLimiter(self.client, s.rate_limit_per_s, s.rate_limit_burst, self.keys)
+
+    @cached_property
+    def archive(self) -> Engine | None:
+        """The archive database (None when DATABASE_URL is unset); connects on first use."""
+        url = self.settings.database_url
+        return open_archive(url) if url else None
+
+    @cached_property
+    def labels(self) -> LabelStream:
+        """Where reviews are published for the screening workers."""
+        return LabelStream(self.client, self.keys)
+
+    @cached_property
+    def archive_feed(self) -> ArchiveFeed:
+        """The archive group's view of the decision streams, for the lag metric."""
+        return ArchiveFeed(self.client, self.keys)

@@ -1,0 +1,81 @@
+"""Beat-ticked tasks that keep the PostgreSQL archive: archive new decisions, drop old months.
+
+`archive` reads the high, low and dead-letter streams through the archive's own consumer group
+in batches, upserts each batch in one transaction and acknowledges its entries only after the
+commit. It first takes the entries its consumer read but never acknowledged (an archiver killed
+between commit and acknowledgement, or before the commit), so every decision is archived, and
+the upsert makes the second write of one a no-op. `retain` drops the monthly partitions older
+than ARCHIVE_RETENTION_DAYS and makes sure this month's and next month's exist.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from core.archive import UnreadableEntry, build_row, drop_expired, prepare_months
+from core.stream import Delivered
+from tasks.app import app
+from tasks.runtime import runtime
+
+log = structlog.get_logger(__name__)
+
+ARCHIVER = "archiver"
+
+
+def _rows(batch: list[Delivered]) -> list[dict[str, Any]]:
+    """Rows of a batch; an entry this service never wrote is logged and skipped (acknowledged),
+    since no retry could archive it."""
+    rows = []
+    for item in batch:
+        if not item.fields:  # trimmed from the stream while pending: nothing left to archive
+            continue
+        try:
+            rows.append(build_row(item.outcome, item.entry_id, item.fields))
+        except UnreadableEntry as exc:
+            log.error("archive_entry_unreadable", error=str(exc)[:300])
+    return rows
+
+
+@app.task(name="tasks.archiver.archive", ignore_result=True)
+def archive() -> dict[str, int]:
+    """Archive new decisions and dead letters for up to one beat interval."""
+    current = runtime()
+    writer = current.archive_writer
+    if writer is None:
+        return {"archived": 0}
+    settings = current.settings
+    feed = current.archive_feed
+    feed.ensure_groups()
+    deadline = time.monotonic() + settings.archive_interval_s * 0.9
+    pending = True  # first what a killed archiver left unacknowledged, then new entries
+    archived = 0
+    while time.monotonic() < deadline:
+        batch = feed.read(ARCHIVER, settings.archive_batch_size, pending=pending)
+        if not batch:
+            if not pending:
+                break
+            pending = False
+            continue
+        archived += writer.write(_rows(batch))
+        feed.ack(batch)  # only now: the rows are committed
+    if archived:
+        log.info("archived", rows=archived)
+    return {"archived": archived}
+
+
+@app.task(name="tasks.archiver.retain", ignore_result=True)
+def retain() -> dict[str, Any]:
+    """Drop partitions past the retention period; create this month's and next month's."""
+    current = runtime()
+    if current.archive is None:
+        return {"dropped": []}
+    now = datetime.now(UTC)
+    prepare_months(current.archive, [now, now + timedelta(days=31)])
+    dropped = drop_expired(current.archive, current.settings.archive_retention_days, now)
+    if dropped:
+        log.info("archive_partitions_dropped", partitions=dropped)
+    return {"dropped": dropped}

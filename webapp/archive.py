@@ -1,0 +1,138 @@
+"""The archive's endpoints: search decisions, a user's history, and moderator reviews."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from flask import Blueprint, Response, g, request
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from core.archive import (
+    DecisionQuery,
+    NotDecided,
+    ReviewRequest,
+    UnknownEvent,
+    add_review,
+    list_decisions,
+    user_history,
+)
+from core.errors import StoreUnavailable
+from core.keys import DEFAULT_TENANT
+from core.models import Platform
+from core.stream import Label
+from webapp.bodies import read_json
+from webapp.errors import ApiError, field_errors
+from webapp.services import Services
+
+log = structlog.get_logger(__name__)
+_PLATFORMS = frozenset(p.value for p in Platform)
+
+
+def tenant() -> str:
+    """The tenant of the request's API key: the one place the archive endpoints read it."""
+    return str(g.get("tenant") or DEFAULT_TENANT)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    """A JSON response (datetimes in RFC 3339)."""
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def _platform(platform: str) -> str:
+    """A known platform of a path, else 404."""
+    if platform not in _PLATFORMS:
+        raise ApiError(404, "not_found", f"unknown platform {platform!r}")
+    return platform
+
+
+class ArchiveRoutes:
+    """The views of the archive, bound to this process's services."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def database(self) -> Engine:
+        """The archive database, or 503 when this deployment has none."""
+        engine = self.services.archive
+        if engine is None:
+            raise ApiError(503, "archive_unavailable", "no archive is configured (DATABASE_URL)")
+        return engine
+
+    def list_decisions(self) -> Response:
+        """A page of archived decisions, newest first, filtered by the query string."""
+        try:
+            query = DecisionQuery.model_validate(request.args.to_dict(flat=True))
+        except ValidationError as exc:
+            raise ApiError(
+                422, "validation_failed", "invalid query parameters", errors=field_errors(exc)
+            ) from None
+        decisions, cursor = list_decisions(self.database(), tenant(), query)
+        return _json({"decisions": decisions, "next_cursor": cursor})
+
+    def user(self, platform: str, user_id: str) -> Response:
+        """A user's history: counts by window, latest decisions, reviews, posting rate."""
+        platform = _platform(platform)
+        if not 1 <= len(user_id) <= 128:
+            raise ApiError(404, "not_found", "no such user")
+        report = user_history(self.database(), tenant(), platform, user_id, datetime.now(UTC))
+        if report is None:
+            raise ApiError(404, "not_found", f"no event of user {platform}/{user_id} is archived")
+        [(high_risk, posts)] = self.services.consumer.user_history([(tenant(), platform, user_id)])
+        report["posting_rate"] = {"posts_last_minute": posts, "high_risk_last_24h": high_risk}
+        return _json(report)
+
+    def review(self, platform: str, event_id: str) -> Response:
+        """Record a moderator's verdict; its text becomes a live example on every worker."""
+        platform = _platform(platform)
+        body = read_json(request, self.services.settings.max_decompressed_bytes)
+        try:
+            verdict = ReviewRequest.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(
+                422, "validation_failed", "the review has invalid fields", errors=field_errors(exc)
+            ) from None
+        try:
+            review, example = add_review(
+                self.database(),
+                tenant(),
+                platform,
+                event_id,
+                label=verdict.label,
+                reviewer=verdict.reviewer,
+                note=verdict.note,
+            )
+        except UnknownEvent:
+            if self.services.stream.lookup(Platform(platform), event_id) is None:
+                message = f"no event {platform}/{event_id} is known"
+                raise ApiError(404, "not_found", message) from None
+            raise ApiError(
+                409,
+                "not_decided",
+                f"event {platform}/{event_id} has no archived decision yet; retry once it has",
+                headers={"Retry-After": str(self.services.settings.retry_after_s)},
+            ) from None
+        except NotDecided as exc:
+            raise ApiError(409, "not_decided", str(exc)) from None
+        label = Label(example.tenant, example.example_id, example.label.value, example.text)
+        try:
+            self.services.labels.publish(label)
+        except StoreUnavailable as exc:
+            # The review is committed: workers that start later rebuild it from the archive.
+            log.warning("label_not_published", review_id=review["id"], error=str(exc)[:200])
+        return _json(review, 201)
+
+
+def blueprint(services: Services) -> Blueprint:
+    """Build the archive blueprint around this process's services."""
+    routes = ArchiveRoutes(services)
+    bp = Blueprint("archive", __name__, url_prefix="/v1")
+    bp.add_url_rule("/decisions", view_func=routes.list_decisions, methods=["GET"])
+    bp.add_url_rule("/users/<platform>/<path:user_id>", view_func=routes.user, methods=["GET"])
+    bp.add_url_rule(
+        "/events/<platform>/<event_id>/review", view_func=routes.review, methods=["POST"]
+    )
+    return bp
