@@ -50,6 +50,20 @@ def start_redis() -> RedisServer:
     return server
 
 
+def start_postgres(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
+    """Start the embedded PostgreSQL (its cluster made once under var/postgres); its URL."""
+    server = PostgresServer(VAR / "postgres", port=LOCAL_POSTGRES_PORT)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        stop_all(processes)
+        sys.exit(f"could not start PostgreSQL on port {LOCAL_POSTGRES_PORT}: {exc}")
+    assert server.process is not None
+    processes.append(("postgres", server.process))
+    say(f"PostgreSQL on {server.url} (data in var/postgres; set DATABASE_URL for another)")
+    return server.url
+
+
 def visible_gpus() -> int:
     """How many GPUs nvidia-smi lists (0 without one), honouring CUDA_VISIBLE_DEVICES."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -103,16 +117,7 @@ def main() -> int:
     else:
         say(f"using the Redis at {env['REDIS_URL']}")
     if "DATABASE_URL" not in env:
-        database = PostgresServer(VAR / "postgres", port=LOCAL_POSTGRES_PORT)
-        try:
-            database.start()
-        except RuntimeError as exc:
-            stop_all(processes)
-            sys.exit(f"could not start PostgreSQL on port {LOCAL_POSTGRES_PORT}: {exc}")
-        assert database.process is not None
-        env["DATABASE_URL"] = database.url
-        processes.append(("postgres", database.process))
-        say(f"PostgreSQL on {database.url} (data in var/postgres; set DATABASE_URL for another)")
+        env["DATABASE_URL"] = start_postgres(processes)
     else:
         say("using the archive database at DATABASE_URL")
     migrate(env["DATABASE_URL"])

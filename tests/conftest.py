@@ -1,13 +1,18 @@
-"""Fixtures shared by every test package: a real Redis on a free port."""
+"""Fixtures shared by every test package: a real Redis and a real PostgreSQL on free ports."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
+from core.archive import migrate
+from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 
 
@@ -50,3 +55,34 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the whole session, migrated to the latest schema; tests get it emptied.
+
+    Its cluster lives in a directory of its own under the system's temp directory: PostgreSQL
+    runs as the `postgres` user when the tests run as root, and pytest's own temp directories
+    are private to the user running the tests.
+    """
+    data = Path(tempfile.mkdtemp(prefix="screening-pg-"))
+    server = PostgresServer(data, durable=False)
+    server.start()
+    migrate(server.url)
+    yield server
+    server.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def empty_archive(server: PostgresServer) -> None:
+    """Remove every archived decision and review."""
+    dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=screening"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE decisions, reviews RESTART IDENTITY")
+
+
+@pytest.fixture()
+def database_url(postgres_server: PostgresServer) -> str:
+    """URL of the session's archive database, emptied before the test."""
+    empty_archive(postgres_server)
+    return postgres_server.url

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from core.archive.errors import NotDecided, UnknownEvent
@@ -110,7 +111,7 @@ def latest_examples(engine: Engine) -> list[LabelledExample]:
     """The latest verdict of every reviewed event, oldest review first."""
     latest = (
         select(ReviewRow)
-        .distinct(ReviewRow.tenant, ReviewRow.platform, ReviewRow.event_id)
+        .ext(distinct_on(ReviewRow.tenant, ReviewRow.platform, ReviewRow.event_id))
         .order_by(ReviewRow.tenant, ReviewRow.platform, ReviewRow.event_id, ReviewRow.id.desc())
     )
 

@@ -1,0 +1,100 @@
+"""Fixtures of the archive tests: an engine on the session's emptied PostgreSQL, entry builders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine
+
+from core.archive import open_archive
+from core.models import Category, Decision, Platform
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture()
+def archive(database_url: str) -> Iterator[Engine]:
+    """An engine on the emptied archive database."""
+    engine = open_archive(database_url)
+    yield engine
+    engine.dispose()
+
+
+def stream_id_at(moment: datetime, seq: int = 0) -> str:
+    """An ingest-stream id whose time part is `moment`."""
+    return f"{int(moment.timestamp() * 1000)}-{seq}"
+
+
+def entry_fields(
+    event_id: str,
+    *,
+    accepted: datetime,
+    user_id: str = "u-1",
+    category: Category = Category.LOW_RISK,
+    route: str = "low",
+    content: str = "hello there",
+    seq: int = 0,
+) -> dict[str, str]:
+    """The fields of a high or low stream entry, as the decide script writes them."""
+    event = {
+        "event_id": event_id,
+        "platform": "discord",
+        "event_type": "message",
+        "user_id": user_id,
+        "channel_id": "general",
+        "content": content,
+        "timestamp": accepted.isoformat(),
+    }
+    decision = Decision(
+        event_id=event_id,
+        platform=Platform.DISCORD,
+        risk_score=0.9 if route == "high" else 0.05,
+        category=category,
+        category_scores={category: 0.9 if route == "high" else 0.95},
+        route=route,  # type: ignore[arg-type]
+        flags=[],
+        similar=[],
+        heuristic_score=0.0,
+        embedding_score=0.0,
+        model="test-model",
+        version="v1",
+        ingested_at=accepted,
+        screened_at=accepted,
+    )
+    return {
+        "stream_id": stream_id_at(accepted, seq),
+        "decision": decision.model_dump_json(),
+        "event": orjson.dumps(event).decode(),
+        "request_id": f"req-{event_id}",
+        "traceparent": TRACEPARENT,
+    }
+
+
+def dlq_fields(event_id: str, *, accepted: datetime) -> dict[str, str]:
+    """The fields of a dead-letter entry."""
+    fields = entry_fields(event_id, accepted=accepted)
+    return {
+        "stream_id": fields["stream_id"],
+        "event": fields["event"],
+        "reason": "PoisonedEvent: boom",
+        "deliveries": "3",
+    }
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+def rows_of(*entries: tuple[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """Archive rows of (outcome, fields) pairs, each given a distinct outcome-stream id."""
+    from core.archive import build_row
+
+    return [
+        build_row(outcome, f"{fields['stream_id'].split('-')[0]}-{i + 1}", fields)  # type: ignore[arg-type]
+        for i, (outcome, fields) in enumerate(entries)
+    ]
