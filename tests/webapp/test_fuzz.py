@@ -106,3 +106,63 @@ def test_any_unicode_content_round_trips_through_the_stream(redis_url: str, cont
     else:
         assert response.status_code == 422
         assert not content.strip()
+
+
+_archive_apps: dict[tuple[str, str], FlaskClient] = {}
+
+
+def archive_client(redis_url: str, database_url: str) -> FlaskClient:
+    """A client of one app per database for all of a test's examples (each app's engine holds
+    its own connections)."""
+    key = (redis_url, database_url)
+    if key not in _archive_apps:
+        _archive_apps[key] = make_app(redis_url, database_url=database_url).test_client()
+    return _archive_apps[key]
+
+
+query_values = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["0", "1", "500", "501", "-1", "true", "no", "high", "dlq", "TOXIC", "discord",
+         "2026-01-01T00:00:00Z", "2026-01-01T00:00:00", "WyIyMDI2Il0", "\x00", "%", ""]
+    ),
+)  # fmt: skip
+query_names = st.sampled_from(
+    ["platform", "user_id", "channel_id", "category", "route", "outcome", "since", "until",
+     "reviewed", "limit", "cursor", "colour"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(params=st.dictionaries(query_names, query_values, max_size=5))
+def test_any_search_query_gets_no_5xx(redis_url: str, database_url: str, params: Any) -> None:
+    client = archive_client(redis_url, database_url)
+    _assert_no_5xx(client.get("/v1/decisions", query_string=params, headers=AUTH))
+
+
+path_parts = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#"),
+    min_size=1,
+    max_size=20,
+)
+review_bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {}, optional={"label": field_values, "reviewer": field_values, "note": field_values}
+    ),
+)
+
+
+@FUZZ
+@given(
+    body=review_bodies,
+    path=st.tuples(st.sampled_from(["discord", "web_chat", "nope", "%00"]), path_parts),
+    user_id=st.text(min_size=1, max_size=140),
+)
+def test_any_review_or_user_lookup_gets_no_5xx(
+    redis_url: str, database_url: str, body: Any, path: tuple[str, str], user_id: str
+) -> None:
+    client = archive_client(redis_url, database_url)
+    platform, event_id = path
+    _assert_no_5xx(client.post(f"/v1/events/{platform}/{event_id}/review", json=body, headers=AUTH))
+    _assert_no_5xx(client.get(f"/v1/users/{platform}/{user_id}", headers=AUTH))

@@ -1,0 +1,92 @@
+"""The decide step counts each decision in its user's history, and the archive feed on Redis."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import orjson
+import redis
+
+from core.models import Category, Decision, Event
+from core.stream import ArchiveFeed, Entry, EventStream, LabelStream, ScreeningStream
+from core.stream.labels import Label
+from tests.factories import event_body
+
+
+def _decision(route: str) -> Decision:
+    """A minimal receipt routed `route`."""
+    return Decision(
+        risk_score=0.9 if route == "high" else 0.1,
+        category=Category.TOXIC if route == "high" else Category.LOW_RISK,
+        category_scores={},
+        route=route,  # type: ignore[arg-type]
+        flags=[],
+        similar=[],
+        heuristic_score=0.0,
+        embedding_score=0.0,
+        model="m",
+        version="v",
+        screened_at=datetime.now(UTC),
+    )
+
+
+def _queue(client: redis.Redis, count: int, user: str) -> list[Entry]:
+    """Queue events of one user and read them through the group, as the batcher does."""
+    stream = EventStream(client)
+    events = [Event.model_validate(event_body(user_id=user)) for _ in range(count)]
+    stream.ingest(events)
+    consumer = ScreeningStream(client)
+    consumer.ensure_group()
+    return consumer.read("test", count)
+
+
+def test_each_decision_counts_once_in_its_users_history(redis_client: redis.Redis) -> None:
+    entries = _queue(redis_client, 4, "spammer")
+    consumer = ScreeningStream(redis_client)
+    routes = ["high", "low", "high", "low"]
+    user = ("default", "discord", "spammer")
+    ids = [(e.stream_id, orjson.loads(e.event)["event_id"]) for e in entries]
+    args = ([_decision(r) for r in routes], [("discord", i) for _, i in ids], [user] * 4)
+    assert consumer.decide(entries, *args) == [True] * 4
+    assert consumer.decide(entries, *args) == [False] * 4  # a redelivery counts nothing
+    assert consumer.user_history([user, ("default", "discord", "nobody")]) == [(2, 4), (0, 0)]
+    later = int(time.time() * 1000) + 61_000  # a minute on, the burst window is empty
+    assert consumer.user_history([user], now_ms=later) == [(2, 0)]
+
+
+def test_the_archive_lag_is_the_age_of_the_oldest_unacknowledged_decision(
+    redis_client: redis.Redis,
+) -> None:
+    feed = ArchiveFeed(redis_client)
+    feed.ensure_groups()
+    assert feed.lag_seconds() == 0.0
+    entries = _queue(redis_client, 3, "u")
+    ScreeningStream(redis_client).decide(
+        entries,
+        [_decision("low")] * 3,
+        [("discord", orjson.loads(e.event)["event_id"]) for e in entries],
+    )
+    first = int(feed.client.xrange("events:risk:low", count=1)[0][0].split(b"-")[0])
+    assert feed.lag_seconds(now=first / 1000 + 10) == 10.0  # undelivered
+    delivered = feed.read("archiver", 2)
+    assert [d.outcome for d in delivered] == ["low", "low"]
+    assert feed.lag_seconds(now=first / 1000 + 10) == 10.0  # delivered, not acknowledged
+    assert [d.entry_id for d in feed.read("archiver", 10, pending=True)] == [
+        d.entry_id for d in delivered
+    ]
+    feed.ack(delivered)
+    assert feed.lag_seconds(now=first / 1000 + 10) > 0  # the third is still unread
+    feed.ack(feed.read("archiver", 10))
+    assert feed.lag_seconds() == 0.0
+
+
+def test_labels_are_read_on_from_a_position(redis_client: redis.Redis) -> None:
+    labels = LabelStream(redis_client)
+    assert labels.last_id() == "0-0"
+    labels.publish(Label("default", "review:a", "SPAM", "buy now"))
+    position = labels.last_id()
+    labels.publish(Label("default", "review:b", "TOXIC", "you idiot"))
+    found, after = labels.after(position)
+    assert [label.example_id for label in found] == ["review:b"]
+    assert labels.after(after) == ([], after)
