@@ -4,7 +4,9 @@ In one run on this machine: (1) the screening engine's own throughput (batches o
 embedding cache, nothing else running); (2) the maximum rate the running system sustains, from
 first ingestion to last decision of a backlog of events sent over HTTP (web, Redis, beat, the
 pipeline worker and one CPU worker all share the machine); (3) latency from ingestion to
-decision (`screened_at - ingested_at` of each decision) at half that rate.
+decision (`screened_at - ingested_at` of each decision) at half that rate. With `--archive`
+the stack also runs a PostgreSQL and the archiver, as `make run` does: compare its figures with a
+run without to see what archiving costs the pipeline.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import numpy as np
 import orjson
 import redis
 
+from core.archive import migrate, open_archive, totals_by_outcome
 from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.settings import Settings
-from core.stream import ScreeningStream, connect
+from core.stream import ArchiveFeed, ScreeningStream, connect
 from devtools.pipeline import PipelineProcesses, wait_until
+from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
 
@@ -137,6 +141,25 @@ def paced_phase(
     }
 
 
+def start_archive(work: Path, env: dict[str, str]) -> PostgresServer:
+    """A migrated PostgreSQL for the stack's archive (its URL goes into `env`)."""
+    database = PostgresServer(work / "postgres")
+    database.start()
+    migrate(database.url)
+    env["DATABASE_URL"] = database.url
+    return database
+
+
+def archived_totals(database: PostgresServer, client: redis.Redis) -> dict[str, int]:
+    """The archive's outcomes once the archiver has caught up."""
+    wait_until(lambda: ArchiveFeed(client).lag_seconds() == 0, 300, "the archive")
+    engine = open_archive(database.url)
+    try:
+        return totals_by_outcome(engine)
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     """Measure and report."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -145,6 +168,9 @@ def main() -> None:
         "--gpu", type=int, help="screen on this GPU (a --gpu worker) instead of the CPU"
     )
     parser.add_argument("--batch-size", type=int, default=100, help="events per screening task")
+    parser.add_argument(
+        "--archive", action="store_true", help="run PostgreSQL and the archiver as well"
+    )
     options = parser.parse_args()
     configure_logging("WARNING")
     work = OUT / "e2e"
@@ -166,7 +192,9 @@ def main() -> None:
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "device": device,
         "batch_size": options.batch_size,
+        "archive": options.archive,
     }
+    database = start_archive(work, env) if options.archive else None
     processes = PipelineProcesses(env, work / "logs")
     web = GunicornServer(store.url, work / "web", **env)
     try:
@@ -194,6 +222,8 @@ def main() -> None:
         paced = as_events(texts_for(int(sustained / 2 * options.seconds), 2000 + backlog), "half")
         report["half_rate"] = paced_phase(web, stream, paced, sustained / 2)
         ledger = stream.ledger()
+        if database is not None:
+            report["archived"] = archived_totals(database, client)
         report["ledger"] = {
             "accepted": ledger.accepted,
             "decided": ledger.high + ledger.low,
@@ -205,8 +235,12 @@ def main() -> None:
         web.stop()
         client.close()
         store.stop()
+        if database is not None:
+            database.stop()
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "e2e.json").write_text(json.dumps(report, indent=2))
+    (OUT / ("e2e-archive.json" if options.archive else "e2e.json")).write_text(
+        json.dumps(report, indent=2)
+    )
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.stdout.write("targets: pipeline_over_engine >= 0.85, p50 <= 300 ms, p99 <= 1000 ms\n")
 

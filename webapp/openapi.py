@@ -10,6 +10,13 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from core.archive.records import (
+    DecisionPage,
+    DecisionQuery,
+    Review,
+    ReviewRequest,
+    UserHistoryReport,
+)
 from core.models import (
     BatchRequest,
     BatchResponse,
@@ -30,6 +37,7 @@ _ERRORS = {
     "429": "rate limit of this API key passed; see Retry-After",
     "503": "backlog over its limit or Redis unreachable; see Retry-After",
 }
+_ARCHIVE_ERRORS = ("401", "429", "503")
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -50,6 +58,80 @@ def _errors(*codes: str) -> dict[str, Any]:
     }
 
 
+def _path_parameters(platform: dict[str, Any], second: str) -> list[dict[str, Any]]:
+    """The platform and one more string path parameter."""
+    return [
+        {"name": "platform", "in": "path", "required": True, "schema": platform},
+        {"name": second, "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """The query parameters of GET /v1/decisions, from the model that validates them."""
+    schema = DecisionQuery.model_json_schema(ref_template="#/components/schemas/{model}")
+    cursor = {"type": "string", "description": "next_cursor of the previous page"}
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": cursor if name == "cursor" else field,
+        }
+        for name, field in schema["properties"].items()
+    ]
+
+
+def _archive_paths(defs: dict[str, Any]) -> dict[str, Any]:
+    """The archive's operations: search decisions, a user's history, a moderator review."""
+    not_found = {
+        "description": "unknown platform, event or user",
+        "content": _json_content(ErrorResponse),
+    }
+    return {
+        "/v1/decisions": {
+            "get": {
+                "summary": "Archived decisions, newest first, keyset-paginated (at most 500)",
+                "parameters": _query_parameters(),
+                "responses": {
+                    "200": {"description": "a page", "content": _json_content(DecisionPage)},
+                    "422": {"description": _ERRORS["422"], "content": _json_content(ErrorResponse)},
+                    **_errors(*_ARCHIVE_ERRORS),
+                },
+            }
+        },
+        "/v1/users/{platform}/{user_id}": {
+            "get": {
+                "summary": "A user's history: counts by category and route over 24 h, 7 d and "
+                "all time, latest decisions, reviews, posting rate",
+                "parameters": _path_parameters(defs["Platform"], "user_id"),
+                "responses": {
+                    "200": {"description": "history", "content": _json_content(UserHistoryReport)},
+                    "404": not_found,
+                    **_errors(*_ARCHIVE_ERRORS),
+                },
+            }
+        },
+        "/v1/events/{platform}/{event_id}/review": {
+            "post": {
+                "summary": "Record a moderator's verdict; the text becomes a live labelled "
+                "example on every screening worker",
+                "parameters": _path_parameters(defs["Platform"], "event_id"),
+                "requestBody": {"required": True, "content": _json_content(ReviewRequest)},
+                "responses": {
+                    "201": {"description": "the review", "content": _json_content(Review)},
+                    "404": not_found,
+                    "409": {
+                        "description": "the event has no decision (queued, not archived yet, or "
+                        "dead-lettered)",
+                        "content": _json_content(ErrorResponse),
+                    },
+                    **_errors("400", "413", "415", "422", *_ARCHIVE_ERRORS),
+                },
+            }
+        },
+    }
+
+
 @cache
 def document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 document once per process."""
@@ -60,6 +142,10 @@ def document() -> dict[str, Any]:
         EventAccepted,
         EventState,
         ErrorResponse,
+        DecisionPage,
+        UserHistoryReport,
+        ReviewRequest,
+        Review,
     ]
     _, schemas = models_json_schema(
         [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
@@ -138,6 +224,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **_archive_paths(schemas["$defs"]),
             "/healthz": {
                 "get": {
                     "summary": "Liveness",

@@ -171,9 +171,16 @@ def _probe(stack: Pipeline, queue: str, texts: list[str]) -> list[dict[str, Any]
     stack.app.extensions["services"].celery.send_task(
         "tasks.screening.screen_sync", args=[[{"text": t} for t in texts], reply], queue=queue
     )
-    answer = stack.redis.blpop([reply], timeout=240)
-    assert answer is not None, "no answer from " + queue + "\n" + stack.logs()
-    decisions: list[dict[str, Any]] = orjson.loads(answer[1])["decisions"]
+    answers: list[bytes] = []
+
+    def answered() -> bool:
+        answer = stack.redis.lpop(reply)
+        if answer is not None:
+            answers.append(answer)  # type: ignore[arg-type]
+        return bool(answers)
+
+    wait_until(answered, 240, "an answer from " + queue + "\n" + stack.logs(), every=0.2)
+    decisions: list[dict[str, Any]] = orjson.loads(answers[0])["decisions"]
     return decisions
 
 
