@@ -160,8 +160,8 @@ def archived_totals(database: PostgresServer, client: redis.Redis) -> dict[str, 
         engine.dispose()
 
 
-def main() -> None:
-    """Measure and report."""
+def parse_options() -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load phases")
     parser.add_argument(
@@ -171,7 +171,12 @@ def main() -> None:
     parser.add_argument(
         "--archive", action="store_true", help="run PostgreSQL and the archiver as well"
     )
-    options = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Measure and report."""
+    options = parse_options()
     configure_logging("WARNING")
     work = OUT / "e2e"
     shutil.rmtree(work, ignore_errors=True)
