@@ -1,9 +1,9 @@
 """The archive's database: the engine, batched upserts of decisions, retention and totals.
 
-Writes are batched: one transaction per batch, its rows sent as multi-row INSERT ... ON CONFLICT
-statements (SQLAlchemy's insertmanyvalues on psycopg 3), so a batch of 500 costs a handful of
-round trips. The conflict target is the row's key, so writing a batch again (a redelivery after
-a crash between commit and acknowledgement) changes nothing.
+Writes are batched: one transaction per batch, whose rows are copied (COPY) into a temporary
+staging table and moved into the decisions table by one INSERT ... SELECT ... ON CONFLICT DO
+UPDATE. The conflict target is the row's key, so writing a batch again (a redelivery after a
+crash between commit and acknowledgement) changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, func, select
+import orjson
+from sqlalchemy import Connection, Engine, column, create_engine, func, select, table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -64,38 +65,70 @@ def run(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
+# Columns a batch writes; the review columns and archived_at are the table's own.
+WRITTEN = tuple(
+    column.name for column in DecisionRow.__table__.columns if column.name not in _REVIEW_COLUMNS
+)
+_JSONB = frozenset({"metadata", "receipt"})
+_STAGING = "archive_batch"
+
+
 class DecisionWriter:
-    """Upserts batches of decision rows, creating the partitions their months need."""
+    """Upserts batches of decision rows, creating the partitions their months need.
+
+    Why COPY into a staging table rather than SQLAlchemy's executemany of the upsert (its
+    insertmanyvalues): `make bench-archive` measured 2,389 rows/s for the latter against 5,945
+    rows/s for a plain COPY of the same 20,000 rows (40% of the ceiling), most of it spent
+    binding 27 parameters a row in Python. SQLAlchemy has no COPY, so the rows go through the
+    psycopg connection underneath, in the same transaction; the upsert itself is SQLAlchemy's.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._months: set[tuple[int, int]] = set()  # partitions known to exist
-        statement = pg_insert(DecisionRow)
-        updates = {
-            column.name: statement.excluded[column.name]
-            for column in DecisionRow.__table__.columns
-            if column.name not in KEY and column.name not in _REVIEW_COLUMNS
-        }
+        staging = table(_STAGING, *(column(name) for name in WRITTEN))
+        statement = pg_insert(DecisionRow).from_select(list(WRITTEN), select(*staging.c))
+        updates = {name: statement.excluded[name] for name in WRITTEN if name not in KEY}
         self._upsert = statement.on_conflict_do_update(index_elements=list(KEY), set_=updates)
+        self._staging_ddl = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            f"(LIKE {DecisionRow.__tablename__} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        self._copy = f"COPY {_STAGING} ({', '.join(WRITTEN)}) FROM STDIN"
 
     def write(self, rows: Sequence[dict[str, Any]]) -> int:
         """Upsert rows in one transaction; returns how many were written."""
         if not rows:
             return 0
-        # One order for every writer: two overlapping batches then lock rows in the same order.
-        ordered = sorted(rows, key=lambda r: tuple(r[k] for k in KEY))
+        # One row per key (an upsert may touch a row once), and one order for every writer:
+        # two overlapping batches then lock rows in the same order.
+        unique = {tuple(row[k] for k in KEY): _columns(row) for row in rows}
+        ordered = [unique[key] for key in sorted(unique)]
         months = {partitions.month_of(row["accepted_at"]) for row in ordered}
 
         def work(conn: Connection) -> int:
             missing = months - self._months
             if missing:
                 partitions.ensure(conn, missing)
-            conn.execute(self._upsert, [_columns(row) for row in ordered])
+            driver: Any = conn.connection.driver_connection  # psycopg, in this transaction
+            with driver.cursor() as cursor:
+                cursor.execute(self._staging_ddl)
+                with cursor.copy(self._copy) as copy:
+                    for row in ordered:
+                        copy.write_row([_value(name, row[name]) for name in WRITTEN])
+            conn.execute(self._upsert)
             return len(ordered)
 
         written = run(self.engine, work)
         self._months |= months
         return written
+
+
+def _value(name: str, value: Any) -> Any:
+    """A column's value as COPY takes it (JSON documents as their text)."""
+    if name in _JSONB and value is not None:
+        return orjson.dumps(value).decode()
+    return value
 
 
 def _columns(row: dict[str, Any]) -> dict[str, Any]:
