@@ -21,6 +21,9 @@ from core.screening import ScreeningEngine
 from core.stream import Label, LabelStream
 
 log = structlog.get_logger(__name__)
+# How soon a worker whose rebuild failed (archive unreachable) tries again; meanwhile it screens
+# with what it has rather than waiting on the database before every batch.
+REBUILD_RETRY_S = 30.0
 
 
 class LiveExamples:
@@ -31,7 +34,7 @@ class LiveExamples:
         self.archive = archive
         self.every_s = every_s
         self.position: str | None = None  # last labels-stream id applied; None: not rebuilt
-        self._checked = 0.0
+        self._next_look = 0.0  # monotonic time of the next look
 
     def refresh(self, engine: ScreeningEngine) -> int:
         """Apply what was reviewed since the last look, if that look is older than the interval.
@@ -40,15 +43,16 @@ class LiveExamples:
         with what the engine has, and the next call tries again).
         """
         now = time.monotonic()
-        if self.position is not None and now - self._checked < self.every_s:
+        if now < self._next_look:
             return 0
-        self._checked = now
+        self._next_look = now + self.every_s
         try:
             if self.position is None:
                 return self._rebuild(engine)
             labels, self.position = self.labels.after(self.position)
         except CoreError as exc:
             log.warning("live_examples_not_refreshed", error=str(exc)[:300])
+            self._next_look = now + max(self.every_s, REBUILD_RETRY_S)
             return 0
         return self._apply(engine, labels)
 
@@ -61,6 +65,7 @@ class LiveExamples:
                 examples = latest_examples(self.archive)
             except ArchiveError as exc:
                 log.warning("live_examples_rebuild_failed", error=str(exc)[:300])
+                self._next_look = time.monotonic() + max(self.every_s, REBUILD_RETRY_S)
                 return 0
         labels = [Label(e.tenant, e.example_id, e.label.value, e.text) for e in examples]
         added = self._apply(engine, labels)
