@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import orjson
 import redis
 
-from core.models import Category, Decision, Event
+from core.models import Event
 from core.stream import ArchiveFeed, Entry, EventStream, LabelStream, ScreeningStream
 from core.stream.labels import Label
+from tests.core.stream.test_consumer import decision_for
 from tests.factories import event_body
-
-
-def _decision(route: str) -> Decision:
-    """A minimal receipt routed `route`."""
-    return Decision(
-        risk_score=0.9 if route == "high" else 0.1,
-        category=Category.TOXIC if route == "high" else Category.LOW_RISK,
-        category_scores={},
-        route=route,  # type: ignore[arg-type]
-        flags=[],
-        similar=[],
-        heuristic_score=0.0,
-        embedding_score=0.0,
-        model="m",
-        version="v",
-        screened_at=datetime.now(UTC),
-    )
 
 
 def _queue(client: redis.Redis, count: int, user: str) -> list[Entry]:
@@ -47,7 +30,8 @@ def test_each_decision_counts_once_in_its_users_history(redis_client: redis.Redi
     routes = ["high", "low", "high", "low"]
     user = ("default", "discord", "spammer")
     ids = [(e.stream_id, orjson.loads(e.event)["event_id"]) for e in entries]
-    args = ([_decision(r) for r in routes], [("discord", i) for _, i in ids], [user] * 4)
+    decisions = [decision_for(e, r) for e, r in zip(entries, routes, strict=True)]
+    args = (decisions, [("discord", i) for _, i in ids], [user] * 4)
     assert consumer.decide(entries, *args) == [True] * 4
     assert consumer.decide(entries, *args) == [False] * 4  # a redelivery counts nothing
     assert consumer.user_history([user, ("default", "discord", "nobody")]) == [(2, 4), (0, 0)]
@@ -64,7 +48,7 @@ def test_the_archive_lag_is_the_age_of_the_oldest_unacknowledged_decision(
     entries = _queue(redis_client, 3, "u")
     ScreeningStream(redis_client).decide(
         entries,
-        [_decision("low")] * 3,
+        [decision_for(e) for e in entries],
         [("discord", orjson.loads(e.event)["event_id"]) for e in entries],
     )
     first = int(feed.client.xrange("events:risk:low", count=1)[0][0].split(b"-")[0])
