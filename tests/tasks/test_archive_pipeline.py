@@ -219,16 +219,10 @@ def test_a_review_reaches_both_screening_workers_and_changes_their_next_decision
             120,
             "the decision to be archived and reviewed\n" + stack.logs(),
         )  # fmt: skip
-        reviewed_at = time.monotonic()
         example_id = "review:default:discord:to-review"
-        for name in ("a", "b"):
-
-            def learned(name: str = name) -> bool:
-                decision = _probe(stack, f"probe.{name}", [target])[0]
-                return any(n["id"] == example_id for n in decision["similar"])
-
-            wait_until(learned, 30, f"worker {name} to learn the review\n" + stack.logs())
-        assert time.monotonic() - reviewed_at < 1 + 30
+        # Each worker looked for labels when it last screened, before the review: once
+        # REVIEW_PROPAGATION_S has passed, its very next screening call applies it.
+        time.sleep(1.0)
         for name in ("a", "b"):
             after = _probe(stack, f"probe.{name}", [target])[0]
             top = after["similar"][0]
