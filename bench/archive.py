@@ -26,7 +26,8 @@ import redis
 from sqlalchemy import Engine
 
 from bench.e2e import texts_for
-from core.archive import DecisionWriter, build_row, migrate, open_archive
+from core.archive import DecisionWriter, build_row, open_archive
+from core.archive.schema import migrate
 from core.keys import Keys
 from core.stream import ArchiveFeed
 from devtools.postgres_server import PostgresServer

@@ -26,7 +26,8 @@ import numpy as np
 import orjson
 import redis
 
-from core.archive import migrate, open_archive, totals_by_outcome
+from core.archive import open_archive, totals_by_outcome
+from core.archive.schema import migrate
 from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet

@@ -64,7 +64,7 @@ class GunicornServer:
             try:
                 if self.request("GET", "/healthz")[0] == 200:
                     return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out (URLError is one): not up yet
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError((self.work_dir / "gunicorn.log").read_text()[-3000:])

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.archive import migrate
+from core.archive.schema import migrate
 from core.settings import Settings
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import redis
 
-from core.archive import migrate
+from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 

@@ -76,7 +76,7 @@ class ArchiveRoutes:
     def user(self, platform: str, user_id: str) -> Response:
         """A user's history: counts by window, latest decisions, reviews, posting rate."""
         platform = _platform(platform)
-        if not 1 <= len(user_id) <= 128:
+        if not 1 <= len(user_id) <= 128 or "\x00" in user_id:  # never an archived user id
             raise ApiError(404, "not_found", "no such user")
         report = user_history(self.database(), tenant(), platform, user_id, datetime.now(UTC))
         if report is None:
@@ -88,6 +88,8 @@ class ArchiveRoutes:
     def review(self, platform: str, event_id: str) -> Response:
         """Record a moderator's verdict; its text becomes a live example on every worker."""
         platform = _platform(platform)
+        if "\x00" in event_id:  # never an event id (see Event.event_id)
+            raise ApiError(404, "not_found", "no such event")
         body = read_json(request, self.services.settings.max_decompressed_bytes)
         try:
             verdict = ReviewRequest.model_validate(body)
@@ -131,7 +133,13 @@ def blueprint(services: Services) -> Blueprint:
     routes = ArchiveRoutes(services)
     bp = Blueprint("archive", __name__, url_prefix="/v1")
     bp.add_url_rule("/decisions", view_func=routes.list_decisions, methods=["GET"])
-    bp.add_url_rule("/users/<platform>/<path:user_id>", view_func=routes.user, methods=["GET"])
+    # A user id is any text, slashes included: the path is taken as it is, never redirected.
+    bp.add_url_rule(
+        "/users/<platform>/<path:user_id>",
+        view_func=routes.user,
+        methods=["GET"],
+        merge_slashes=False,
+    )
     bp.add_url_rule(
         "/events/<platform>/<event_id>/review", view_func=routes.review, methods=["POST"]
     )

@@ -1,10 +1,12 @@
 """The decision archive in PostgreSQL: every decision kept for audit and appeals, and reviews.
 
-`tables` holds the SQLAlchemy models (the Alembic migrations in `migrations/` create them, and
-`schema` runs and checks those migrations); `rows` turns entries of the high, low and dead-letter
-streams into rows; `store` writes them in batches (upserts keyed by identity and acceptance
-time) and drops expired monthly partitions (`partitions`); `queries` reads pages of decisions
-and user histories; `reviews` records moderators' verdicts and reads them back as examples.
+`tables` holds the SQLAlchemy models, which the Alembic migrations in `migrations/` create;
+`core.archive.schema` runs and checks those migrations (imported on its own, so processes that
+only read and write the archive never load Alembic). `rows` turns entries of the high, low and
+dead-letter streams into rows; `store` writes them in batches (upserts keyed by identity and
+acceptance time) and drops expired monthly partitions (`partitions`); `queries` reads pages of
+decisions and user histories; `reviews` records moderators' verdicts and reads them back as
+examples.
 """
 
 from core.archive.errors import ArchiveError, ArchiveUnavailable, NotDecided, UnknownEvent
@@ -20,7 +22,6 @@ from core.archive.records import (
 )
 from core.archive.reviews import LabelledExample, add_review, export_rows, latest_examples
 from core.archive.rows import UnreadableEntry, build_row, tenant_of
-from core.archive.schema import differences, migrate
 from core.archive.store import (
     DecisionWriter,
     drop_expired,
@@ -46,12 +47,10 @@ __all__ = [
     "UserHistoryReport",
     "add_review",
     "build_row",
-    "differences",
     "drop_expired",
     "export_rows",
     "latest_examples",
     "list_decisions",
-    "migrate",
     "open_archive",
     "prepare_months",
     "tenant_of",

@@ -7,12 +7,30 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from core.models import Category, Decision, EventType, Platform
 
 MAX_PAGE = 500
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _no_nul(value: str) -> str:
+    """Text stored in PostgreSQL cannot hold NUL characters."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul)
+]
 
 
 class Cursor(BaseModel):
@@ -33,6 +51,7 @@ class Cursor(BaseModel):
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             at, platform, event_id = orjson.loads(raw)
+            _no_nul(platform + event_id)
             return cls(accepted_at=datetime.fromisoformat(at), platform=platform, event_id=event_id)
         except Exception as exc:  # any malformed cursor is the same client error
             raise ValueError("is not a cursor returned by this API") from exc
@@ -76,8 +95,12 @@ class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: Category
-    reviewer: Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    reviewer: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=128, strip_whitespace=True),
+        AfterValidator(_no_nul),
+    ]
+    note: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_no_nul)] | None = None
 
 
 class Review(BaseModel):

@@ -52,8 +52,27 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
+def without_nul(value: Any) -> Any:
+    """A value with every NUL character replaced by U+FFFD: PostgreSQL's text and jsonb cannot
+    hold NUL, and an accepted event may carry one (in its content, say)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def build_row(outcome: Outcome, entry_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
     """The decisions-table row of one high, low or dead-letter entry."""
+    if any("\x00" in value or "\\u0000" in value for value in fields.values()):
+        return without_nul(_row(outcome, entry_id, fields))  # type: ignore[no-any-return]
+    return _row(outcome, entry_id, fields)
+
+
+def _row(outcome: Outcome, entry_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
+    """build_row's work, before any NUL is replaced."""
     try:
         event = orjson.loads(fields["event"])
         stream_id = fields["stream_id"]

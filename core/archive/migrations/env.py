@@ -34,7 +34,7 @@ def run_migrations() -> None:
 
 try:
     context.config  # noqa: B018 - only there while Alembic runs this file
-except NameError:  # imported outside a migration run (an import check, say): nothing to do
+except (AttributeError, NameError):  # imported outside a migration run (an import check)
     pass
 else:
     run_migrations()

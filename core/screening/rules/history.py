@@ -1,4 +1,4 @@
-"""Signals from the sender's history: a repeat offender, and a burst of messages.
+"""Signals from the sender's history (`UserHistory`): a repeat offender, a burst of messages.
 
 The counts come with each event (the screening task reads them from the per-user counters the
 pipeline keeps next to every decision); an event without history (an evaluation row, a bare
@@ -7,18 +7,10 @@ text) has none, and these rules never fire on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from core.screening.rules.matchers import Matcher, Span, TextView
+from core.screening.rules.matchers import Matcher, Span, TextView, UserHistory
 from core.screening.rules.spec import MessageBurstRule, RepeatOffenderRule
 
-
-@dataclass(frozen=True, slots=True)
-class UserHistory:
-    """What is known of an event's sender when it is screened."""
-
-    high_risk_24h: int = 0  # the sender's high-risk decisions within the last 24 hours
-    posts_last_minute: int = 0  # the sender's messages within the last minute, this one included
+__all__ = ["MessageBurstMatcher", "RepeatOffenderMatcher", "UserHistory"]
 
 
 class RepeatOffenderMatcher(Matcher):

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from core.models import Category
 from core.screening.rules.spec import RegexRule, RuleContext, RuleSpec, WordListRule, allow_pattern
-
-if TYPE_CHECKING:
-    from core.screening.rules.history import UserHistory
 
 MAX_EVIDENCE = 5
 MAX_EVIDENCE_CHARS = 64
@@ -38,6 +34,14 @@ class RuleHit:
     category: Category
     weight: float
     evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UserHistory:
+    """What is known of an event's sender when it is screened."""
+
+    high_risk_24h: int = 0  # the sender's high-risk decisions within the last 24 hours
+    posts_last_minute: int = 0  # the sender's messages within the last minute, this one included
 
 
 class TextView:

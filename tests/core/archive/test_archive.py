@@ -197,3 +197,13 @@ def test_a_users_history_counts_match_their_rows_per_window(archive: Engine) -> 
     assert counts["all"]["total"] == 4 and counts["all"]["by_category"]["LOW_RISK"] == 1
     assert [e["event_id"] for e in report["recent"]] == ["d", "a", "b", "c"]
     assert user_history(archive, "default", "discord", "never-seen", moment) is None
+
+
+def test_an_event_holding_nul_characters_is_archived_with_them_replaced(archive: Engine) -> None:
+    # PostgreSQL's text and jsonb refuse NUL; an accepted event may hold one, and must not stop
+    # the archiver.
+    fields = entry_fields("nul", accepted=now(), content="bad\x00byte", user_id="u\x00ser")
+    [row] = rows_of(("low", fields))
+    assert DecisionWriter(archive).write([row]) == 1
+    [event], _ = list_decisions(archive, "default", DecisionQuery())
+    assert event["content"] == "bad\ufffdbyte" and event["user_id"] == "u\ufffdser"

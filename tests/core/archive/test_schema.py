@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from core.archive import differences, migrate
+from core.archive.schema import differences, migrate
 from devtools.postgres_server import PostgresServer
 
 
