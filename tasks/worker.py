@@ -5,8 +5,9 @@ the synchronous screening queue; a CPU worker the CPU queue and the synchronous 
 pipeline worker runs the batcher and reclaimer ticks and loads no model.
 
 Each worker serves its host's metrics on WORKER_METRICS_PORT (or --metrics-port); its processes
-write them to a directory of its own, `<VAR_DIR>/prometheus/<role>-<port>` (one port, one
-worker), which is emptied before the worker starts so no earlier run's values are summed.
+write them to a directory of its own, `<WORKER_METRICS_DIR>/<role>-<port>` (one port, one worker
+per host), which is emptied before the worker starts so no earlier run's values are summed.
+WORKER_METRICS_DIR must be local to the host (not a volume other hosts share).
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from celeryconfig import CPU_QUEUE, PIPELINE_QUEUE, SYNC_QUEUE, gpu_queue
 from core.settings import Settings
 
 
-def metrics_dir(var_dir: Path, name: str, port: int) -> Path:
+def metrics_dir(base: Path, name: str, port: int) -> Path:
     """Where a worker's processes write their metrics."""
-    return var_dir / "prometheus" / f"{name}-{port}"
+    return base / f"{name}-{port}"
 
 
 def worker_command(
@@ -86,7 +87,8 @@ def main() -> None:
     metrics = None
     if port:
         label = name if options.gpu is None else f"gpu{options.gpu}"
-        metrics = metrics_dir(settings.var_dir, label, port)
+        base = settings.worker_metrics_dir or settings.var_dir / "prometheus"
+        metrics = metrics_dir(base, label, port)
         shutil.rmtree(metrics, ignore_errors=True)
         metrics.mkdir(parents=True)
     command, env = worker_command(name, options.gpu, options.concurrency, options.loglevel, metrics)
