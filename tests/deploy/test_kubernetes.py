@@ -211,7 +211,7 @@ def test_web_scales_on_cpu_and_beat_runs_exactly_once() -> None:
     assert beat["spec"]["replicas"] == 1
     assert beat["spec"]["strategy"] == {"type": "Recreate"}
     scaled_targets = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind("ScaledObject").values()}
-    assert "beat" not in scaled_targets and "beat" != hpa["spec"]["scaleTargetRef"]["name"]
+    assert "beat" not in scaled_targets and hpa["spec"]["scaleTargetRef"]["name"] != "beat"
 
 
 def test_every_pod_runs_as_non_root_with_probes_requests_and_limits() -> None:
