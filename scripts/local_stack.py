@@ -22,6 +22,8 @@ from devtools.redis_server import RedisServer
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
+# Worker hosts serve /metrics from here up: the pipeline worker, then each screening worker.
+LOCAL_METRICS_PORT = int(os.environ.get("LOCAL_METRICS_PORT", "9101"))
 
 
 def say(message: str) -> None:
@@ -101,20 +103,23 @@ def main() -> int:
 
     gpus = visible_gpus()
     env.setdefault("GPU_QUEUES", str(gpus))
-    metrics_dir = VAR / "prometheus"
+    metrics_dir = VAR / "prometheus" / "web"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable
+    port = LOCAL_METRICS_PORT
+    workers = [("pipeline worker", ["--pipeline"])] + (
+        [(f"gpu{i} worker", ["--gpu", f"{i}"]) for i in range(gpus)]
+        if gpus
+        else [("cpu worker", ["--cpu"])]
+    )
     commands = [
         ("web", [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
          {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}),
         ("beat", [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING",
                   "--schedule", str(VAR / "celerybeat-schedule")], {}),
-        ("pipeline worker", [python, "-m", "tasks.worker", "--pipeline"], {}),
         *(
-            [(f"gpu{i} worker", [python, "-m", "tasks.worker", "--gpu", f"{i}"], {})
-             for i in range(gpus)]
-            if gpus
-            else [("cpu worker", [python, "-m", "tasks.worker", "--cpu"], {})]
+            (name, [python, "-m", "tasks.worker", *role, "--metrics-port", str(port + i)], {})
+            for i, (name, role) in enumerate(workers)
         ),
         ("flower", [python, "-m", "celery", "-A", "tasks.app", "flower",
                     "--address=127.0.0.1", f"--port={settings.flower_port}",
@@ -125,10 +130,14 @@ def main() -> int:
         processes.append((name, process))
 
     say(f"web app on http://{settings.web_host}:{settings.web_port}  (API docs: /openapi.json)")
-    workers = f"{gpus} GPU worker(s)" if gpus else "1 CPU worker"
+    say(
+        "metrics: /metrics on the web app; "
+        + ", ".join(f"{name} on :{port + i}" for i, (name, _) in enumerate(workers))
+    )
+    screening = f"{gpus} GPU worker(s)" if gpus else "1 CPU worker"
     user = settings.flower_basic_auth.split(":", 1)[0]
     say(
-        f"{workers}, beat and the pipeline worker; Flower on http://127.0.0.1:{settings.flower_port}"
+        f"{screening}, beat and the pipeline worker; Flower on http://127.0.0.1:{settings.flower_port}"
         f" (user {user}; FLOWER_BASIC_AUTH)"
     )
     if settings.using_dev_key:

@@ -34,7 +34,14 @@ def multiprocess_dir() -> Path | None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process with this pid exists."""
+    """Whether a process with this pid exists and has not exited (a zombie has)."""
+    proc = Path("/proc")
+    if proc.is_dir():  # Linux: a killed child stays a zombie until its parent reaps it
+        try:
+            state = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state not in {"Z", "X"}
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
