@@ -53,7 +53,7 @@ tools:
 	@scripts/ensure-tool.sh docker-compose
 
 run: venv redis index
-	$(BIN)/python scripts/local_stack.py
+	$(BIN)/python -m scripts.local_stack
 
 lint: venv
 	$(BIN)/ruff check .
