@@ -14,12 +14,23 @@ export LOCAL_REDIS_PORT
 LOCAL_POSTGRES_PORT ?= 6391
 export LOCAL_POSTGRES_PORT
 
-.PHONY: help venv redis postgres run test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index eval worker ledger demo migrate export-reviews
+# `make load`: Locust against a running system (make run), headless, limits as variables.
+LOAD_HOST ?= http://127.0.0.1:$(or $(WEB_PORT),8000)
+LOAD_USERS ?= 50
+LOAD_SPAWN_RATE ?= 10
+LOAD_DURATION ?= 2m
+LOAD_MAX_FAIL_RATIO ?= 0.01
+LOAD_MAX_P99_MS ?= 1000
+export LOAD_API_KEY ?= dev-key
+
+.PHONY: help venv redis postgres tools run test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight, and the archive"
+	@echo "make replay-dlq    send dead-lettered events back through screening, once each"
+	@echo "make load          Locust against a running system; reports under var/load/"
 	@echo "make export-reviews  moderators' verdicts as a text,label,source CSV (OUT=file)"
 	@echo "make migrate       migrate the archive database at DATABASE_URL to the latest schema"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
@@ -43,19 +54,25 @@ redis:
 postgres:
 	@scripts/ensure-tool.sh initdb postgresql
 
+# What the deployment tests run: promtool (Debian's prometheus) and docker-compose (v1, which
+# resolves the compose file without a Docker engine).
+tools:
+	@scripts/ensure-tool.sh promtool prometheus
+	@scripts/ensure-tool.sh docker-compose
+
 run: venv redis postgres index
-	$(BIN)/python scripts/local_stack.py
+	$(BIN)/python -m scripts.local_stack
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core webapp tasks scripts deploy bench
+	$(BIN)/mypy core webapp tasks scripts deploy bench locustfile.py
 
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis postgres
+test: lint redis postgres tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-ingest bench-screen bench-e2e bench-archive
@@ -78,7 +95,7 @@ worker: venv index
 
 # A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT and its PostgreSQL on
 # LOCAL_POSTGRES_PORT; point at them by default.
-ledger demo export-reviews: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+ledger demo replay-dlq export-reviews: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
 ledger export-reviews migrate: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(LOCAL_POSTGRES_PORT)/screening
 
 ledger: venv
@@ -86,6 +103,16 @@ ledger: venv
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+replay-dlq: venv
+	$(BIN)/python scripts/replay_dlq.py $(REPLAY_ARGS)
+
+load: venv
+	mkdir -p var/load
+	$(BIN)/locust -f locustfile.py --headless --only-summary --host $(LOAD_HOST) \
+		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_DURATION) \
+		--csv var/load/load --html var/load/report.html \
+		--max-fail-ratio $(LOAD_MAX_FAIL_RATIO) --max-p99-ms $(LOAD_MAX_P99_MS)
 
 export-reviews: venv
 	$(BIN)/python scripts/export_reviews.py $(if $(OUT),--out $(OUT))

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from core.settings import Settings
 
-Outcome = Literal["accepted", "high", "low", "dlq"]
+# Counters of the ledger. "dlq" counts every dead-lettering and "replayed" every event sent back
+# from the dead-letter stream, so both only grow and their difference is what the DLQ holds.
+Outcome = Literal["accepted", "high", "low", "dlq", "replayed"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq", "replayed")
 # The tenant of everything that carries none (API keys without a tenant, older entries).
 DEFAULT_TENANT = "default"
-OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ class Keys:
     # ------------------------------------------------------------------ counters
 
     def counter(self, outcome: Outcome) -> str:
-        """Ledger counter of an outcome: accepted, high, low or dlq."""
+        """Ledger counter of an outcome: accepted, high, low, dlq or replayed."""
         return f"{self.prefix}:count:{outcome}"
 
     # ------------------------------------------------------------------ per user

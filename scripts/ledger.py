@@ -66,7 +66,8 @@ def main() -> int:
     sys.stdout.write(
         f"accepted {ledger.accepted} = high {ledger.high} + low {ledger.low} + "
         f"dead-lettered {ledger.dead_lettered} + in flight {ledger.in_flight}"
-        f"  ->  {'balanced' if ledger.balanced else f'UNBALANCED (right side {total})'}\n"
+        f"  ->  {'balanced' if ledger.balanced else f'UNBALANCED (right side {total})'}"
+        f"  ({ledger.replayed} replayed from the dead-letter stream so far)\n"
     )
     archive_ok = archive_report(settings, ledger, lag_s) if settings.database_url else True
     return 0 if ledger.balanced and archive_ok else 1

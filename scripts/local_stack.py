@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
 LOCAL_POSTGRES_PORT = int(os.environ.get("LOCAL_POSTGRES_PORT", "6391"))
+# Worker hosts serve /metrics from here up: the pipeline worker, then each screening worker.
+LOCAL_METRICS_PORT = int(os.environ.get("LOCAL_METRICS_PORT", "9101"))
 
 
 def say(message: str) -> None:
@@ -48,6 +50,16 @@ def start_redis() -> RedisServer:
     except RuntimeError as exc:
         sys.exit(f"could not start redis-server on port {LOCAL_REDIS_PORT}: {exc}")
     return server
+
+
+def archive_database(url: str | None, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
+    """The archive's database (DATABASE_URL, or an embedded PostgreSQL), migrated; its URL."""
+    if url:
+        say("using the archive database at DATABASE_URL")
+    else:
+        url = start_postgres(processes)
+    migrate(url)
+    return url
 
 
 def start_postgres(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
@@ -116,29 +128,28 @@ def main() -> int:
         say(f"redis-server on {env['REDIS_URL']} (append-only file in var/redis)")
     else:
         say(f"using the Redis at {env['REDIS_URL']}")
-    if "DATABASE_URL" not in env:
-        env["DATABASE_URL"] = start_postgres(processes)
-    else:
-        say("using the archive database at DATABASE_URL")
-    migrate(env["DATABASE_URL"])
+    env["DATABASE_URL"] = archive_database(env.get("DATABASE_URL"), processes)
     settings = Settings(redis_url=env["REDIS_URL"])
 
     gpus = visible_gpus()
     env.setdefault("GPU_QUEUES", str(gpus))
-    metrics_dir = VAR / "prometheus"
+    metrics_dir = VAR / "prometheus" / "web"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     python = sys.executable
+    port = LOCAL_METRICS_PORT
+    workers = [("pipeline worker", ["--pipeline"])] + (
+        [(f"gpu{i} worker", ["--gpu", f"{i}"]) for i in range(gpus)]
+        if gpus
+        else [("cpu worker", ["--cpu"])]
+    )
     commands = [
         ("web", [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
          {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}),
         ("beat", [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING",
                   "--schedule", str(VAR / "celerybeat-schedule")], {}),
-        ("pipeline worker", [python, "-m", "tasks.worker", "--pipeline"], {}),
         *(
-            [(f"gpu{i} worker", [python, "-m", "tasks.worker", "--gpu", f"{i}"], {})
-             for i in range(gpus)]
-            if gpus
-            else [("cpu worker", [python, "-m", "tasks.worker", "--cpu"], {})]
+            (name, [python, "-m", "tasks.worker", *role, "--metrics-port", str(port + i)], {})
+            for i, (name, role) in enumerate(workers)
         ),
         ("flower", [python, "-m", "celery", "-A", "tasks.app", "flower",
                     "--address=127.0.0.1", f"--port={settings.flower_port}",
@@ -149,10 +160,14 @@ def main() -> int:
         processes.append((name, process))
 
     say(f"web app on http://{settings.web_host}:{settings.web_port}  (API docs: /openapi.json)")
-    workers = f"{gpus} GPU worker(s)" if gpus else "1 CPU worker"
+    say(
+        "metrics: /metrics on the web app; "
+        + ", ".join(f"{name} on :{port + i}" for i, (name, _) in enumerate(workers))
+    )
+    screening = f"{gpus} GPU worker(s)" if gpus else "1 CPU worker"
     user = settings.flower_basic_auth.split(":", 1)[0]
     say(
-        f"{workers}, beat and the pipeline worker; Flower on http://127.0.0.1:{settings.flower_port}"
+        f"{screening}, beat and the pipeline worker; Flower on http://127.0.0.1:{settings.flower_port}"
         f" (user {user}; FLOWER_BASIC_AUTH)"
     )
     if settings.using_dev_key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -11,12 +12,14 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from celeryconfig import SYNC_QUEUE
 from core.keys import DEFAULT_TENANT
 from core.models import Decision, Event
 from core.screening import ScreenItem, UserHistory
 from core.settings import Settings
 from core.stream import Entry
 from tasks.app import app
+from tasks.metrics import STAGES
 from tasks.runtime import Runtime, runtime
 
 log = structlog.get_logger(__name__)
@@ -33,6 +36,17 @@ def _check_chaos(items: list[ScreenItem], settings: Settings) -> None:
         raise PoisonedEvent(f"fault injected: content contains {poison!r}")
     if slow and any(slow in item.text for item in items):
         time.sleep(settings.chaos_slow_s)
+
+
+def _now_ms() -> int:
+    """Wall-clock milliseconds, the unit of an entry's ingested_at."""
+    return int(time.time() * 1000)
+
+
+def _stage_seconds(current: Runtime) -> dict[str, float]:
+    """Seconds the engine spent in each stage of the batch it screened last."""
+    times = current.engine.times
+    return {stage: getattr(times, stage) for stage in STAGES}
 
 
 def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
@@ -91,6 +105,21 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
     """
     current = runtime()
     entries = [Entry.from_list(values) for values in raw_entries]
+    traceparents = [entry.traceparent for entry in entries]
+    with current.spans.process(traceparents, current.consumer_name):
+        return _screen_entries(current, entries, _queue(current))
+
+
+def _queue(current: Runtime) -> str:
+    """The metrics label of the queue the running task came from."""
+    delivery = screen_batch.request.delivery_info or {}
+    return current.metrics.queue(delivery.get("routing_key"))
+
+
+def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> dict[str, int]:
+    """Screen, route and acknowledge a batch's entries (see screen_batch)."""
+    metrics = current.metrics
+    metrics.waited(queue, (entry.ingested_at_ms for entry in entries), _now_ms())
     current.stream.claim(current.consumer_name, [entry.stream_id for entry in entries])
     parsed: list[tuple[Entry, Event]] = []
     for entry in entries:
@@ -100,11 +129,14 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
             current.stream.record_failure(entry.stream_id, f"unreadable entry: {exc}")
             log.warning("entry_unreadable", stream_id=entry.stream_id, error=str(exc)[:300])
     failed = len(entries) - len(parsed)
+    if failed:
+        metrics.failed(queue, "unreadable", failed)
     items = _items(current, parsed)
     good = [(entry, event, item) for (entry, event), item in zip(parsed, items, strict=True)]
     try:
         decisions = _screen(current, [item for _, _, item in good])
         decided = good
+        metrics.screened(queue, _stage_seconds(current), decisions)
     except Exception as exc:
         log.warning("batch_failed_screening_one_by_one", error=str(exc)[:300], size=len(good))
         decided, decisions = [], []
@@ -114,16 +146,25 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
                 decided.append((entry, event, item))
             except Exception as single:
                 failed += 1
+                metrics.failed(queue, "error")
                 current.stream.record_failure(entry.stream_id, f"{type(single).__name__}: {single}")
                 log.warning(
                     "event_failed_screening", stream_id=entry.stream_id, error=str(single)[:300]
                 )
+        metrics.screened(queue, _stage_seconds(current), decisions)
     finished = current.stream.decide(
         [entry for entry, _, _ in decided],
         decisions,
         [(event.platform.value, event.event_id) for _, event, _ in decided],
         [_user(entry, event) for entry, event, _ in decided],
     )
+    written = [i for i, done in enumerate(finished) if done]
+    metrics.decided(
+        [decisions[i] for i in written],
+        [decided[i][0].ingested_at_ms for i in written],
+        _now_ms(),
+    )
+    metrics.gpu(os.environ.get("CUDA_VISIBLE_DEVICES") or None)
     result = {
         "decided": sum(finished),
         "already_decided": len(finished) - sum(finished),
@@ -149,6 +190,7 @@ def screen_sync(items: list[dict[str, Any]], reply_key: str) -> int:
     ]
     try:
         decisions = _screen(current, screen_items)
+        current.metrics.screened(SYNC_QUEUE, _stage_seconds(current), decisions)
         reply = orjson.dumps({"decisions": [d.model_dump(mode="json") for d in decisions]})
     except Exception as exc:
         log.warning("sync_screening_failed", error=f"{type(exc).__name__}: {exc}"[:300])

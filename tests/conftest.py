@@ -1,4 +1,5 @@
-"""Fixtures shared by every test package: a real Redis and a real PostgreSQL on free ports."""
+"""Fixtures shared by every test package: a real Redis and a real PostgreSQL on free ports, and
+recorded spans."""
 
 from __future__ import annotations
 
@@ -10,10 +11,29 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
+
+# The tests' processes record every span in memory, as a process configured with an exporter
+# would (a provider is installed once per process, so once for the whole session).
+_SPANS = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture()
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this test's in-process code finishes (emptied before the test)."""
+    _SPANS.clear()
+    yield _SPANS
+    _SPANS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from core.archive import open_archive
 from core.ingest import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
-from core.stream import ArchiveFeed, EventStream, LabelStream, ScreeningStream, connect
+from core.stream import EventStream, LabelStream, ScreeningStream, connect
+from core.telemetry import StreamSpans
 from tasks import create_celery
 
 
@@ -41,6 +42,11 @@ class Services:
         return EventStream(self.client, self.keys, self.settings.dedup_window_s)
 
     @cached_property
+    def spans(self) -> StreamSpans:
+        """Spans of the hop from this process onto the ingest stream."""
+        return StreamSpans(self.keys.ingest_stream, self.keys.group)
+
+    @cached_property
     def backlog(self) -> BacklogMonitor:
         """The cached backlog reading behind 503s and /readyz."""
         s = self.settings
@@ -50,11 +56,6 @@ class Services:
             high_water=s.backlog_high_water,
             refresh_s=s.backlog_refresh_s,
         )
-
-    @cached_property
-    def consumer(self) -> ScreeningStream:
-        """The consumer side of the stream, for the outcome ledger."""
-        return ScreeningStream.from_settings(self.client, self.settings)
 
     @cached_property
     def celery(self) -> Celery:
@@ -70,6 +71,11 @@ class Services:
         return RateLimiter(self.client, s.rate_limit_per_s, s.rate_limit_burst, self.keys)
 
     @cached_property
+    def consumer(self) -> ScreeningStream:
+        """The consumer side of the stream, for users' live history counters."""
+        return ScreeningStream.from_settings(self.client, self.settings)
+
+    @cached_property
     def archive(self) -> Engine | None:
         """The archive database (None when DATABASE_URL is unset); connects on first use."""
         url = self.settings.database_url
@@ -79,8 +85,3 @@ class Services:
     def labels(self) -> LabelStream:
         """Where reviews are published for the screening workers."""
         return LabelStream(self.client, self.keys)
-
-    @cached_property
-    def archive_feed(self) -> ArchiveFeed:
-        """The archive group's view of the decision streams, for the lag metric."""
-        return ArchiveFeed(self.client, self.keys)

@@ -68,15 +68,17 @@ return out
 """
 
 # KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, then per entry: stream id,
-#         event json, reason, deliveries]
+#         event json, reason, deliveries, request id, traceparent, ingested_at]
+# The dead-letter entry keeps the ingest entry's fields, so it can be sent back as it came.
 _DEAD_LETTER_LUA = """
 local out = {}
 local n = 0
-for i = 2, #ARGV, 4 do
+for i = 2, #ARGV, 7 do
   n = n + 1
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[i], 'event', ARGV[i + 1],
-      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3])
+      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'request_id', ARGV[i + 4],
+      'traceparent', ARGV[i + 5], 'ingested_at', ARGV[i + 6])
     redis.call('INCR', KEYS[3])
     out[n] = 1
   else
@@ -224,7 +226,15 @@ class ScreeningStream:
             for entry, reason in zip(entries, reasons, strict=True):
                 count = deliveries.get(entry.stream_id, 0)
                 why = text(reason) if reason else f"not finished after {count} deliveries"
-                args += [entry.stream_id, entry.event, why, count]
+                args += [
+                    entry.stream_id,
+                    entry.event,
+                    why,
+                    count,
+                    entry.request_id,
+                    entry.traceparent,
+                    entry.ingested_at_ms,
+                ]
             keys = self.keys
             moved = self._dead_letter(
                 [keys.ingest_stream, keys.dlq_stream, keys.counter("dlq")], args

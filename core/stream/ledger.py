@@ -2,8 +2,10 @@
 
 Every accepted event ends in exactly one of high, low or dead-letter, and until then it is in
 flight: unread by the consumer group, or read and pending. The counters move inside the same
-Lua scripts as the stream operations, so `accepted = high + low + dlq + in flight` holds at
-every instant; `read_ledger` reads all of it in one transaction.
+Lua scripts as the stream operations, so `accepted = high + low + dead-lettered + in flight`
+holds at every instant; `read_ledger` reads all of it in one transaction. A dead-lettered event
+sent back for screening (core.stream.deadletters) is in flight again: it leaves the dead-lettered
+term (dead-letterings minus replays) for the in-flight one in the same script that re-queues it.
 """
 
 from __future__ import annotations
@@ -43,8 +45,9 @@ class Ledger:
     accepted: int
     high: int
     low: int
-    dead_lettered: int
+    dead_lettered: int  # in the dead-letter stream now: dead-letterings minus replays
     in_flight: int
+    replayed: int = 0  # sent back from the dead-letter stream, ever
 
     @property
     def balanced(self) -> bool:
@@ -64,5 +67,9 @@ def read_ledger(client: redis.Redis, keys: Keys) -> Ledger:
     except redis.RedisError as exc:
         raise StoreUnavailable(f"could not read the ledger: {exc}") from exc
     size = 0 if isinstance(length, Exception) else int(length)
-    accepted, high, low, dlq = (int(c) if c and not isinstance(c, Exception) else 0 for c in counts)
-    return Ledger(accepted, high, low, dlq, unprocessed(size, groups, keys.group))
+    accepted, high, low, dlq, replayed = (
+        int(c) if c and not isinstance(c, Exception) else 0 for c in counts
+    )
+    return Ledger(
+        accepted, high, low, dlq - replayed, unprocessed(size, groups, keys.group), replayed
+    )
