@@ -82,6 +82,27 @@ class RedisServer:
             self.process.wait(timeout=10)
         self.process = None
 
+    def rewrite_aof(self, timeout: float = 30.0) -> None:
+        """Rewrite the append-only file (BGREWRITEAOF) and wait until the rewrite is done."""
+        client = redis.Redis(port=self.port, socket_timeout=5)
+        try:
+            client.bgrewriteaof()
+            deadline = time.monotonic() + timeout
+            while True:
+                info = client.info("persistence")
+                if not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the append-only rewrite did not finish")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def restart(self) -> None:
+        """Stop the server (flushing its append-only file) and start it again on the same port."""
+        self.stop()
+        self.start()
+
     def kill(self) -> None:
         """Stop the server abruptly, as a crash would."""
         if self.process is not None and self.process.poll() is None:
