@@ -36,7 +36,7 @@ redis:
 	@scripts/ensure-tool.sh redis-server
 
 run: venv redis index
-	$(BIN)/python scripts/local_stack.py
+	$(BIN)/python -m scripts.local_stack --exit-with-parent
 
 lint: venv
 	$(BIN)/ruff check .

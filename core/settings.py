@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     )
     screen_sync_timeout_s: float = Field(10.0, gt=0, description="POST /v1/screen waits this long")
     screen_sync_max_texts: int = Field(100, ge=1, le=1000)
-    flower_basic_auth: str = Field("admin:admin", description="user:password for Flower")
+    flower_basic_auth: str | None = Field(
+        None, description="user:password for Flower; generated and printed once when unset"
+    )
+    flower_basic_auth_file: Path | None = Field(
+        None, description="a file whose first line is Flower's user:password (a mounted secret)"
+    )
     flower_port: int = Field(5555, ge=1, le=65535)
     chaos_poison_marker: str | None = Field(
         default=None,

@@ -44,10 +44,9 @@ class RedisServer:
         """The redis:// URL of this server."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        """Start the server and wait until it answers PING."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
+    def command(self) -> list[str]:
+        """The redis-server command line: this port, this data directory, AOF as configured."""
+        return [
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -57,23 +56,33 @@ class RedisServer:
             "--appendfsync", self.appendfsync,
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
+
+    def answers(self) -> bool:
+        """Whether the server answers PING now."""
+        client = redis.Redis(port=self.port, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         # Own session: Ctrl-C at a terminal reaches the supervisor, which stops us in order.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        client = redis.Redis(port=self.port, socket_timeout=0.5)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"redis-server did not start:\n{log}") from None
-                time.sleep(0.02)
-            finally:
-                client.close()
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server did not start:\n{log}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, so an append-only file is flushed) and wait for it."""

@@ -1,0 +1,102 @@
+"""The processes of a whole system on one machine, as programs for the supervisor.
+
+Redis (append-only file on, unless REDIS_URL names another one), the web app under gunicorn,
+Celery beat, the pipeline worker (batcher and reclaimer), one screening worker per visible GPU
+(or a CPU worker when there is none) and Flower. `make run` supervises them in the foreground;
+`make chaos` supervises them while it breaks them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.settings import Settings
+from devtools.redis_server import RedisServer
+from devtools.supervisor import Program
+from tasks.flower import login
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LocalStack:
+    """What to supervise, with the environment and settings every program shares."""
+
+    programs: list[Program]
+    env: dict[str, str]
+    settings: Settings
+    redis: RedisServer | None  # None when REDIS_URL names a Redis of someone else's
+    flower_login: str
+    flower_login_generated: bool
+    gpus: int
+
+
+def visible_gpus(environ: Mapping[str, str]) -> int:
+    """How many GPUs nvidia-smi lists (0 without one), honouring CUDA_VISIBLE_DEVICES."""
+    visible = environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "-L"], check=False, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
+
+
+def settings_from(env: Mapping[str, str]) -> Settings:
+    """The settings the programs will read from `env`."""
+    fields = {name: env[name.upper()] for name in Settings.model_fields if name.upper() in env}
+    return Settings(**fields)  # type: ignore[arg-type]
+
+
+def build_stack(environ: Mapping[str, str], redis_port: int) -> LocalStack:
+    """The programs of a local system configured by `environ`."""
+    env = dict(environ)
+    var = ROOT / settings_from(env).var_dir
+    programs: list[Program] = []
+    server = None
+    if "REDIS_URL" not in env:
+        server = RedisServer(
+            var / "redis",
+            port=redis_port,
+            appendonly=True,
+            appendfsync=env.get("REDIS_APPENDFSYNC", "everysec"),
+        )
+        server.data_dir.mkdir(parents=True, exist_ok=True)
+        env["REDIS_URL"] = server.url
+        programs.append(Program("redis-server", server.command(), ready=server.answers))
+    gpus = visible_gpus(env)
+    env.setdefault("GPU_QUEUES", str(gpus))
+    settings = settings_from(env)
+    # Resolved once, so a restarted Flower keeps the login printed at start-up.
+    flower_login, generated = login(settings)
+    env["FLOWER_BASIC_AUTH"] = flower_login
+    metrics = var / "prometheus"
+    metrics.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    gunicorn = [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    beat = [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING"]
+    flower = [python, "-m", "tasks.flower", "--address=127.0.0.1", "--persistent=False"]
+    worker = [python, "-m", "tasks.worker"]
+    screening = (
+        [Program(f"gpu{i} worker", [*worker, "--gpu", str(i)]) for i in range(gpus)]
+        if gpus
+        else [Program("cpu worker", [*worker, "--cpu"])]
+    )
+    programs += [
+        Program("web", gunicorn, {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}),
+        Program("beat", [*beat, "--schedule", str(var / "celerybeat-schedule")]),
+        Program("pipeline worker", [*worker, "--pipeline"]),
+        *screening,
+        Program("flower", [*flower, f"--port={settings.flower_port}"]),
+    ]
+    return LocalStack(programs, env, settings, server, flower_login, generated, gpus)
