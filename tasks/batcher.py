@@ -1,11 +1,11 @@
 """Beat-ticked tasks that feed the screening queues from the ingest stream.
 
 `drain` reads new entries through the consumer group for up to one beat interval, in batches,
-and sends each batch to the chosen queue; it stops reading when no live queue has room, so the
-backlog waits in the durable stream rather than in broker lists. Two overlapping ticks are
-safe: a consumer-group read hands each entry to one reader only. `reclaim` takes back entries
-whose worker died or failed (idle past the timeout) and dispatches them again, or dead-letters
-them after too many deliveries; it also trims acknowledged entries.
+and sends each batch (its stream ids only) to the chosen queue; it stops reading when no live
+queue has room, so the backlog waits in the durable stream rather than in broker lists. Two
+overlapping ticks are safe: a consumer-group read hands each entry to one reader only.
+`reclaim` takes back entries whose worker died or failed (idle past the timeout) and dispatches
+them again, or dead-letters them after too many deliveries; it also trims acknowledged entries.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ BATCHER = "batcher"
 
 
 def dispatch(entries: list[Entry], queue: str) -> None:
-    """Send one batch of entries (ids plus content, as JSON) to a screening queue."""
-    screen_batch.apply_async(args=[[entry.to_list() for entry in entries]], queue=queue)
+    """Send one batch to a screening queue: its stream ids only (the worker reads the events
+    from the stream, so the broker never holds their content)."""
+    screen_batch.apply_async(args=[[entry.stream_id for entry in entries]], queue=queue)
 
 
 @app.task(name="tasks.batcher.drain", ignore_result=True)

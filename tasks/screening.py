@@ -1,8 +1,14 @@
-"""Screening tasks: a batch from the stream (decisions routed and acknowledged), or texts now."""
+"""Screening tasks: a batch from the stream (decisions routed and acknowledged), or texts now.
+
+Tasks carry stream ids and tokens, never message text: a batch's events are read from the
+ingest stream, and a synchronous request's texts from a short-lived Redis key, so neither the
+broker nor Flower's task view ever holds what users wrote.
+"""
 
 from __future__ import annotations
 
 import time
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +16,7 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from core.errors import CoreError
 from core.models import Decision, Event
 from core.screening.engine import ScreenItem
 from core.settings import Settings
@@ -24,11 +31,28 @@ class PoisonedEvent(RuntimeError):
     """Raised by the fault-injection hook (CHAOS_POISON_MARKER) for an event's content."""
 
 
+def failure_reason(exc: BaseException) -> str:
+    """Why screening failed, fit for logs and the dead-letter stream: never the event's text.
+
+    Validation errors name the invalid fields; the project's own errors keep their messages
+    (written here, they quote no content); any other error is named with where it was raised,
+    since its message may quote the text it failed on.
+    """
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(map(str, e["loc"])) or "event" for e in exc.errors()})
+        return f"unreadable entry: invalid {', '.join(fields)}"[:500]
+    if isinstance(exc, CoreError | PoisonedEvent):
+        return f"{type(exc).__name__}: {exc}"[:500]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}"
+
+
 def _check_chaos(items: list[ScreenItem], settings: Settings) -> None:
     """Fault injection, off unless configured: fail or stall on marked content."""
     poison, slow = settings.chaos_poison_marker, settings.chaos_slow_marker
     if poison and any(poison in item.text for item in items):
-        raise PoisonedEvent(f"fault injected: content contains {poison!r}")
+        raise PoisonedEvent("fault injected: the content holds CHAOS_POISON_MARKER")
     if slow and any(slow in item.text for item in items):
         time.sleep(settings.chaos_slow_s)
 
@@ -39,65 +63,64 @@ def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
     return current.engine.screen(items)
 
 
-def _parse(entry: Entry) -> tuple[Event, ScreenItem]:
-    """The event of a stream entry and what the engine needs of it."""
+def read_entry(entry: Entry) -> ScreenItem:
+    """What the engine needs of a stream entry's event (the same model the front door
+    validated it with, so every accepted event is readable here)."""
     event = Event.model_validate_json(entry.event)
     ingested = (
         datetime.fromtimestamp(entry.ingested_at_ms / 1000, UTC) if entry.ingested_at_ms else None
     )
-    item = ScreenItem(
+    return ScreenItem(
         text=event.content,
         event_id=event.event_id,
         platform=event.platform.value,
         user_id=event.user_id,
         ingested_at=ingested,
+        tenant=entry.tenant,
     )
-    return event, item
 
 
 @app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
-def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
-    """Screen a batch of stream entries; route, store and acknowledge each decision once.
+def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
+    """Screen a batch of stream entries, named by their ids; route, store and acknowledge each
+    decision once.
 
     An entry that cannot be parsed or screened stays pending with its failure recorded, while
     the rest of the batch is decided; the reclaimer retries it and dead-letters it after
     MAX_DELIVERIES deliveries.
     """
     current = runtime()
-    entries = [Entry.from_list(values) for values in raw_entries]
-    current.stream.claim(current.consumer_name, [entry.stream_id for entry in entries])
-    good: list[tuple[Entry, Event, ScreenItem]] = []
+    # A task queued by an earlier version carries [stream id, event, ...] per entry.
+    ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
+    entries = current.stream.claim(current.consumer_name, ids)
+    good: list[tuple[Entry, ScreenItem]] = []
     for entry in entries:
         try:
-            good.append((entry, *_parse(entry)))
+            good.append((entry, read_entry(entry)))
         except (ValidationError, ValueError) as exc:
-            current.stream.record_failure(entry.stream_id, f"unreadable entry: {exc}")
-            log.warning("entry_unreadable", stream_id=entry.stream_id, error=str(exc)[:300])
+            reason = failure_reason(exc)
+            current.stream.record_failure(entry.stream_id, reason)
+            log.warning("entry_unreadable", stream_id=entry.stream_id, error=reason)
     failed = len(entries) - len(good)
     try:
-        decisions = _screen(current, [item for _, _, item in good])
+        decisions = _screen(current, [item for _, item in good])
         decided = good
     except Exception as exc:
-        log.warning("batch_failed_screening_one_by_one", error=str(exc)[:300], size=len(good))
+        log.warning("batch_failed_screening_one_by_one", error=failure_reason(exc), size=len(good))
         decided, decisions = [], []
-        for entry, event, item in good:
+        for entry, item in good:
             try:
                 decisions.append(_screen(current, [item])[0])
-                decided.append((entry, event, item))
+                decided.append((entry, item))
             except Exception as single:
                 failed += 1
-                current.stream.record_failure(entry.stream_id, f"{type(single).__name__}: {single}")
-                log.warning(
-                    "event_failed_screening", stream_id=entry.stream_id, error=str(single)[:300]
-                )
-    finished = current.stream.decide(
-        [entry for entry, _, _ in decided],
-        decisions,
-        [(event.platform.value, event.event_id) for _, event, _ in decided],
-    )
+                reason = failure_reason(single)
+                current.stream.record_failure(entry.stream_id, reason)
+                log.warning("event_failed_screening", stream_id=entry.stream_id, error=reason)
+    finished = current.stream.decide([entry for entry, _ in decided], decisions)
     result = {
         "decided": sum(finished),
-        "already_decided": len(finished) - sum(finished),
+        "already_decided": len(ids) - len(entries) + len(finished) - sum(finished),
         "failed": failed,
     }
     log.info("batch_screened", **result, worker=current.consumer_name)
@@ -105,16 +128,23 @@ def screen_batch(raw_entries: list[list[Any]]) -> dict[str, int]:
 
 
 @app.task(name="tasks.screening.screen_sync", ignore_result=True)
-def screen_sync(items: list[dict[str, Any]], reply_key: str) -> int:
-    """Screen texts (or an event) now and push the decisions to `reply_key` for the waiting
-    request; nothing is queued or stored."""
+def screen_sync(token: str) -> int:
+    """Screen the texts (or event) a waiting request left under `token` and push the decisions
+    to its reply list; nothing is queued or stored."""
     current = runtime()
+    keys = current.keys
+    raw = current.client.getdel(keys.sync_request(token))
+    if raw is None:  # the request timed out and its texts expired: nobody waits for an answer
+        log.info("sync_request_expired", token=token)
+        return 0
+    items: list[dict[str, Any]] = orjson.loads(raw)
     screen_items = [
         ScreenItem(
             text=item["text"],
             event_id=item.get("event_id"),
             platform=item.get("platform"),
             user_id=item.get("user_id"),
+            tenant=item.get("tenant"),
         )
         for item in items
     ]
@@ -122,10 +152,11 @@ def screen_sync(items: list[dict[str, Any]], reply_key: str) -> int:
         decisions = _screen(current, screen_items)
         reply = orjson.dumps({"decisions": [d.model_dump(mode="json") for d in decisions]})
     except Exception as exc:
-        log.warning("sync_screening_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-        reply = orjson.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]})
+        reason = failure_reason(exc)
+        log.warning("sync_screening_failed", token=token, error=reason)
+        reply = orjson.dumps({"error": reason})
     pipe = current.client.pipeline(transaction=True)
-    pipe.rpush(reply_key, reply)
-    pipe.expire(reply_key, 60)  # nobody reads an answer after its request timed out
+    pipe.rpush(keys.sync_reply(token), reply)
+    pipe.expire(keys.sync_reply(token), 60)  # nobody reads an answer after its request timed out
     pipe.execute()
     return len(screen_items)

@@ -43,6 +43,11 @@ class EventRoutes:
         self.metrics = metrics
         self.settings = services.settings
 
+    def body(self) -> Any:
+        """The request's JSON body, within the configured size limits."""
+        settings = self.settings
+        return read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+
     def admit(self) -> None:
         """Refuse new events with 503 while the backlog is past its high-water mark."""
         monitor = self.services.backlog
@@ -61,11 +66,13 @@ class EventRoutes:
         """Queue validated events after the backpressure check."""
         self.admit()
         context = g
-        return self.services.stream.ingest(events, context.request_id, context.traceparent)
+        return self.services.stream.ingest(
+            events, context.request_id, context.traceparent, tenant=context.tenant
+        )
 
     def submit_event(self) -> Response:
         """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""
-        body = read_json(request, self.settings.max_decompressed_bytes)
+        body = self.body()
         try:
             event = Event.model_validate(body)
         except ValidationError as exc:
@@ -93,7 +100,7 @@ class EventRoutes:
 
     def submit_batch(self) -> Response:
         """Validate each item on its own and queue the valid ones; one result per item."""
-        body = read_json(request, self.settings.max_decompressed_bytes)
+        body = self.body()
         try:
             batch = BatchRequest.model_validate(body)
         except ValidationError as exc:
@@ -133,7 +140,7 @@ class EventRoutes:
         """Return the state of a known event, 404 otherwise."""
         if platform not in _PLATFORMS:
             raise ApiError(404, "not_found", f"unknown platform {platform!r}")
-        state = self.services.stream.lookup(Platform(platform), event_id)
+        state = self.services.stream.lookup(g.tenant, Platform(platform), event_id)
         if state is None:
             raise ApiError(404, "not_found", f"no event {platform}/{event_id} is known")
         return _json(state.model_dump_json(), 200)

@@ -12,7 +12,15 @@ import numpy as np
 import redis
 
 from core.keys import Keys
-from core.models import CATEGORIES, Category, Decision, Neighbor, Platform, RuleFlag
+from core.models import (
+    CATEGORIES,
+    DEFAULT_TENANT,
+    Category,
+    Decision,
+    Neighbor,
+    Platform,
+    RuleFlag,
+)
 from core.screening.artifacts import load_or_build
 from core.screening.embedding import CachedEmbedder, Embedder, EmbeddingCache, load_embedder
 from core.screening.head import LinearHead, head_features
@@ -47,6 +55,7 @@ class ScreenItem:
     platform: str | None = None
     user_id: str | None = None
     ingested_at: datetime | None = None
+    tenant: str | None = None  # None: the default tenant
 
 
 @dataclass
@@ -203,6 +212,7 @@ class ScreeningEngine:
                 Decision.model_construct(
                     event_id=item.event_id,
                     platform=_PLATFORMS.get(item.platform or ""),
+                    tenant=item.tenant or DEFAULT_TENANT,
                     risk_score=round(float(scores.risk[row]), 4),
                     category=CATEGORIES[int(scores.category[row])],
                     category_scores=category_scores,

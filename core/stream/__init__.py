@@ -7,10 +7,15 @@ the decision record are shared by both.
 
 from core.stream.connection import connect
 from core.stream.consumer import Reclaimed, ScreeningStream
-from core.stream.decisions import DecisionRecord, decode_record, encode_record
+from core.stream.decisions import (
+    DecisionRecord,
+    decode_record,
+    encode_dead_letter,
+    encode_record,
+)
 from core.stream.entries import Entry
 from core.stream.ingest import EventStream, IngestResult, IngestStatus, content_hash
-from core.stream.ledger import Ledger, read_ledger, unprocessed
+from core.stream.ledger import Ledger, LedgerReader, read_ledger
 from core.stream.lua import ScriptRunner
 
 __all__ = [
@@ -20,13 +25,14 @@ __all__ = [
     "IngestResult",
     "IngestStatus",
     "Ledger",
+    "LedgerReader",
     "Reclaimed",
     "ScreeningStream",
     "ScriptRunner",
     "connect",
     "content_hash",
     "decode_record",
+    "encode_dead_letter",
     "encode_record",
     "read_ledger",
-    "unprocessed",
 ]

@@ -20,25 +20,25 @@ from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.models import Decision
 from core.settings import Settings
-from core.stream.decisions import encode_record
+from core.stream.decisions import encode_dead_letter, encode_record
 from core.stream.entries import Entry, text
-from core.stream.ledger import Ledger, read_ledger
+from core.stream.ledger import Ledger, LedgerReader
 from core.stream.lua import ScriptRunner
 
 # KEYS = [ingest stream, high stream, low stream, high counter, low counter];
 # ARGV = [group, ttl_s, then per entry: stream id, route, decision key, record json, event json,
-#         request id, traceparent, decision json]
+#         request id, traceparent, decision json, tenant]
 _DECIDE_LUA = """
 local out = {}
 local n = 0
-for i = 3, #ARGV, 8 do
+for i = 3, #ARGV, 9 do
   n = n + 1
   local id = ARGV[i]
   if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
     local high = ARGV[i + 1] == 'high'
     redis.call('XADD', high and KEYS[2] or KEYS[3], '*', 'stream_id', id,
       'decision', ARGV[i + 7], 'event', ARGV[i + 4], 'request_id', ARGV[i + 5],
-      'traceparent', ARGV[i + 6])
+      'traceparent', ARGV[i + 6], 'tenant', ARGV[i + 8])
     redis.call('SET', ARGV[i + 2], ARGV[i + 3], 'EX', ARGV[2])
     redis.call('INCR', high and KEYS[4] or KEYS[5])
     out[n] = 1
@@ -49,16 +49,18 @@ end
 return out
 """
 
-# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, then per entry: stream id,
-#         event json, reason, deliveries]
+# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, ttl_s, then per entry:
+#         stream id, event json, reason, deliveries, tenant, outcome key ('' when the event is
+#         unreadable), outcome record json]
 _DEAD_LETTER_LUA = """
 local out = {}
 local n = 0
-for i = 2, #ARGV, 4 do
+for i = 3, #ARGV, 7 do
   n = n + 1
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[i], 'event', ARGV[i + 1],
-      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3])
+      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'tenant', ARGV[i + 4])
+    if ARGV[i + 5] ~= '' then redis.call('SET', ARGV[i + 5], ARGV[i + 6], 'EX', ARGV[2]) end
     redis.call('INCR', KEYS[3])
     out[n] = 1
   else
@@ -94,6 +96,7 @@ class ScreeningStream:
         self.max_deliveries = max_deliveries
         self._decide = ScriptRunner(client, _DECIDE_LUA)
         self._dead_letter = ScriptRunner(client, _DEAD_LETTER_LUA)
+        self._ledger = LedgerReader(client, keys)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
@@ -138,20 +141,32 @@ class ScreeningStream:
             return []
         return [Entry.from_fields(i, f) for _, entries in reply for i, f in entries if f]
 
-    def claim(self, consumer: str, stream_ids: Sequence[str]) -> None:
-        """Mark entries as being worked on by `consumer` now (resets idle; not a delivery)."""
-        if stream_ids:
-            try:
-                self.client.xclaim(
-                    self.keys.ingest_stream,
-                    self.keys.group,
-                    consumer,
-                    0,
-                    list(stream_ids),
-                    justid=True,
-                )
-            except redis.RedisError as exc:
-                raise StoreUnavailable(f"could not claim entries: {exc}") from exc
+    def claim(self, consumer: str, stream_ids: Sequence[str]) -> list[Entry]:
+        """Take entries for `consumer` now (resets idle; not a delivery) and read them from the
+        stream. Entries no longer pending (an earlier delivery finished them) are left out."""
+        if not stream_ids:
+            return []
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xclaim(
+                self.keys.ingest_stream,
+                self.keys.group,
+                consumer,
+                0,
+                list(stream_ids),
+                justid=True,
+            )
+            for stream_id in stream_ids:
+                pipe.xrange(self.keys.ingest_stream, stream_id, stream_id, count=1)
+            claimed, *ranges = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not claim entries: {exc}") from exc
+        mine = {text(stream_id) for stream_id in claimed}
+        return [
+            Entry.from_fields(found[0][0], found[0][1])
+            for found in ranges
+            if found and text(found[0][0]) in mine
+        ]
 
     def record_failure(self, stream_id: str, reason: str) -> None:
         """Remember why screening an entry failed, for its dead-letter record."""
@@ -199,14 +214,24 @@ class ScreeningStream:
         return Reclaimed(again, self.dead_letter(dead, deliveries) if dead else 0)
 
     def dead_letter(self, entries: Sequence[Entry], deliveries: dict[str, int]) -> int:
-        """Move entries to the dead-letter stream with their reason; returns how many moved."""
+        """Move entries to the dead-letter stream with their reason, and record the reason for
+        lookups; returns how many moved."""
         try:
             reasons = self.client.mget([self.keys.failure(e.stream_id) for e in entries])
-            args: list[str | int] = [self.keys.group]
+            args: list[str | int | bytes] = [self.keys.group, self.decision_ttl_s]
             for entry, reason in zip(entries, reasons, strict=True):
                 count = deliveries.get(entry.stream_id, 0)
                 why = text(reason) if reason else f"not finished after {count} deliveries"
-                args += [entry.stream_id, entry.event, why, count]
+                identity = entry.identity()
+                args += [
+                    entry.stream_id,
+                    entry.event,
+                    why,
+                    count,
+                    entry.tenant,
+                    self.keys.decision(*identity) if identity else "",
+                    encode_dead_letter(entry.stream_id, entry.ingested_at_ms, why),
+                ]
             keys = self.keys
             moved = self._dead_letter(
                 [keys.ingest_stream, keys.dlq_stream, keys.counter("dlq")], args
@@ -215,12 +240,7 @@ class ScreeningStream:
             raise StoreUnavailable(f"could not dead-letter entries: {exc}") from exc
         return int(sum(moved))
 
-    def decide(
-        self,
-        entries: Sequence[Entry],
-        decisions: Sequence[Decision],
-        platforms_ids: Sequence[tuple[str, str]],
-    ) -> list[bool]:
+    def decide(self, entries: Sequence[Entry], decisions: Sequence[Decision]) -> list[bool]:
         """Route each decision, store it for lookup and acknowledge its entry, atomically.
 
         Returns, per entry, whether this call finished it (False: an earlier delivery did).
@@ -228,20 +248,21 @@ class ScreeningStream:
         if not entries:
             return []
         args: list[str | int | bytes] = [self.keys.group, self.decision_ttl_s]
-        for entry, decision, (platform, event_id) in zip(
-            entries, decisions, platforms_ids, strict=True
-        ):
+        for entry, decision in zip(entries, decisions, strict=True):
+            identity = entry.identity()
+            if identity is None:  # screened means parsed: the caller passes readable entries
+                raise ValueError(f"entry {entry.stream_id} has no readable event identity")
             decision_json = decision.model_dump_json()
-            record = encode_record(entry.stream_id, entry.ingested_at_ms, decision_json)
             args += [
                 entry.stream_id,
                 decision.route,
-                self.keys.decision(platform, event_id),
-                record,
+                self.keys.decision(*identity),
+                encode_record(entry.stream_id, entry.ingested_at_ms, decision_json),
                 entry.event,
                 entry.request_id,
                 entry.traceparent,
                 decision_json,
+                entry.tenant,
             ]
         k = self.keys
         keys = [k.ingest_stream, k.high_stream, k.low_stream, k.counter("high"), k.counter("low")]
@@ -276,5 +297,5 @@ class ScreeningStream:
             raise StoreUnavailable(f"could not trim the stream: {exc}") from exc
 
     def ledger(self) -> Ledger:
-        """Read every counter and the in-flight count in one transaction."""
-        return read_ledger(self.client, self.keys)
+        """Read every counter and the in-flight count in one atomic step."""
+        return self._ledger.ledger()
