@@ -11,10 +11,11 @@ export TOKENIZERS_PARALLELISM := false
 LOCAL_REDIS_PORT ?= 6390
 export LOCAL_REDIS_PORT
 
-.PHONY: help venv redis run test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
+.PHONY: help venv redis run chaos test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
+	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
@@ -37,6 +38,9 @@ redis:
 
 run: venv redis index
 	$(BIN)/python -m scripts.local_stack --exit-with-parent
+
+chaos: venv redis index
+	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

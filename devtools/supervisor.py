@@ -31,6 +31,19 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
         os.kill(os.getpid(), signum)
 
 
+def child_pids(pid: int) -> list[int]:
+    """Pids of the live (not zombie) processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if int(parent) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
 @dataclass(frozen=True)
 class Program:
     """A command to keep running, with what it adds to the environment."""
@@ -63,6 +76,7 @@ class Supervisor:
         cwd: Path,
         env: Mapping[str, str],
         say: Callable[[str], None],
+        log_dir: Path | None = None,
         min_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         healthy_after_s: float = 60.0,
@@ -70,6 +84,7 @@ class Supervisor:
         self.cwd = cwd
         self.env = dict(env)
         self.say = say
+        self.log_dir = log_dir  # None: programs write to this process's stdout
         self.min_backoff_s = min_backoff_s
         self.max_backoff_s = max_backoff_s
         self.healthy_after_s = healthy_after_s
@@ -155,14 +170,24 @@ class Supervisor:
     def _spawn(self, running: _Running) -> None:
         """Start a program's process in its own session, tied to this process's life."""
         program = running.program
-        running.process = subprocess.Popen(
-            program.command,
-            env={**self.env, **program.env},
-            cwd=self.cwd,
-            start_new_session=True,
-            # Safe with threads about: between fork and exec it makes only two system calls.
-            preexec_fn=die_with_parent,  # noqa: PLW1509
-        )
+        log = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = (self.log_dir / f"{program.name.replace(' ', '-')}.log").open("ab")
+        try:
+            running.process = subprocess.Popen(
+                program.command,
+                env={**self.env, **program.env},
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,
+                # Safe with threads about: between fork and exec it makes only two system calls.
+                preexec_fn=die_with_parent,  # noqa: PLW1509
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child has its own descriptor
         running.started_at = time.monotonic()
 
     @staticmethod

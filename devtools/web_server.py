@@ -16,6 +16,7 @@ from typing import Any
 
 from core.ingest.apikeys import ApiKey
 from devtools.redis_server import free_port
+from devtools.supervisor import child_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,15 +110,7 @@ class GunicornServer:
     def worker_pids(self) -> list[int]:
         """Pids of the gunicorn worker processes (children of the master)."""
         assert self.process is not None
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        return child_pids(self.process.pid)
 
     def stop(self) -> None:
         """Stop gunicorn gracefully."""

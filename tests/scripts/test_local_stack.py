@@ -3,68 +3,40 @@ command line, and nothing outlives the stack when its parent or the supervisor i
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from devtools.pipeline import wait_until
 from devtools.redis_server import free_port
+from devtools.supervisor import child_pids
 from tests.devtools.test_supervisor import alive
+from tests.tasks.test_flower import status
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def children(pid: int) -> list[int]:
-    """Pids whose parent is `pid`."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid`."""
     found: set[int] = set()
-    todo = children(pid)
+    todo = child_pids(pid)
     while todo:
         child = todo.pop()
         found.add(child)
-        todo += children(child)
+        todo += child_pids(child)
     return found
 
 
 def command_line(pid: int) -> str:
     """A process's command line, as `ps` shows it."""
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-
-
-def status(url: str, auth: str | None = None) -> int:
-    """The HTTP status of a GET (0 when nothing answers)."""
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 class Stack:
@@ -85,8 +57,8 @@ class Stack:
         self.log = tmp_path / "stack.log"
         script = f"{sys.executable} -m scripts.local_stack --exit-with-parent > {self.log} 2>&1"
         self.parent = subprocess.Popen(["sh", "-c", f"{script} & wait"], cwd=ROOT, env=env)
-        wait_until(lambda: len(children(self.parent.pid)) == 1, 10, "the supervisor")
-        [self.supervisor] = children(self.parent.pid)
+        wait_until(lambda: len(child_pids(self.parent.pid)) == 1, 10, "the supervisor")
+        [self.supervisor] = child_pids(self.parent.pid)
         wait_until(self.up, 120, "the stack to come up\n" + self.output())
 
     def up(self) -> bool:
@@ -100,7 +72,7 @@ class Stack:
 
     def program(self, marker: str) -> int | None:
         """The pid of the supervised program whose command line holds `marker`, if it runs."""
-        found = [p for p in children(self.supervisor) if marker in command_line(p)]
+        found = [p for p in child_pids(self.supervisor) if marker in command_line(p)]
         return found[0] if found else None
 
 

@@ -137,6 +137,27 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     assert int(dead[b"deliveries"]) >= 3
 
 
+def test_a_dead_lettered_event_is_looked_up_with_its_reason_and_its_text_is_never_logged(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.start_workers()
+    batch = events(4, "dead")
+    batch[1]["content"] = f"my phone number is 555 0199 {POISON}"
+    pipeline.post(batch)
+    wait_until(lambda: pipeline.settled(4), 120, "the dead letter\n" + pipeline.logs())
+    lookup = pipeline.client.get(
+        f"/v1/events/discord/{batch[1]['event_id']}", headers={"X-API-Key": "pipeline-key"}
+    )
+    state = lookup.get_json()
+    assert lookup.status_code == 200 and state["state"] == "dead_lettered", state
+    assert state["reason"].startswith("PoisonedEvent: fault injected")
+    assert "555 0199" not in lookup.get_data(as_text=True)
+    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.keys.dlq_stream)
+    assert b"555 0199" not in dead[b"reason"]
+    logs = "".join(pipeline.processes.log(name) for name in pipeline.processes.processes)
+    assert "batch_screened" in logs and "555 0199" not in logs and POISON not in logs
+
+
 def test_redis_restart_between_ingestion_and_screening_loses_nothing(
     own_redis: RedisServer, pipeline_var: Path, tmp_path: Path
 ) -> None:
