@@ -23,8 +23,8 @@ MAX_METADATA_BYTES = 16 * 1024
 # Deep enough for any real metadata, and far below the nesting the JSON parsers (orjson's 254
 # levels on output, pydantic's 200 on input) refuse: what the front door accepts, workers read.
 MAX_METADATA_DEPTH = 32
-# JSON numbers at or beyond 2**63 in magnitude reach Python as floats once they pass 64 bits,
-# silently losing digits; metadata refuses them (send such values as strings).
+# JSON integers outside the 64-bit range reach Python as floats, silently losing digits, so
+# metadata refuses numbers this large in magnitude (send such values as strings).
 MAX_METADATA_NUMBER = 2**63
 MAX_BATCH_EVENTS = 500
 MAX_FUTURE_SKEW = timedelta(minutes=5)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import orjson
 import pytest
+import redis
 from pydantic import ValidationError
 
 from core.errors import StoreUnavailable
-from core.models import Event
-from tasks.screening import failure_reason
+from core.models import MAX_METADATA_DEPTH, Event
+from core.stream import Entry
+from tasks.screening import failure_reason, read_entry
 from tests.factories import event_body
+from tests.webapp.conftest import AUTH, make_app
+from tests.webapp.test_inputs import nested
 
 SECRET = "my password is hunter2 and I live at 12 Elm Street"
 
@@ -36,3 +40,18 @@ def test_the_projects_own_errors_keep_their_message() -> None:
     assert failure_reason(StoreUnavailable("could not write decisions")) == (
         "StoreUnavailable: could not write decisions"
     )
+
+
+def test_every_event_the_front_door_accepts_a_worker_can_read(redis_url: str) -> None:
+    client = make_app(redis_url).test_client()
+    deepest = nested(MAX_METADATA_DEPTH)
+    deepest["u64"] = 2**64 - 1
+    body = event_body(metadata=deepest, timestamp="0001-01-01T01:00:00+01:00")
+    assert client.post("/v1/events", json=body, headers=AUTH).status_code == 202
+    too_deep = event_body(metadata=nested(MAX_METADATA_DEPTH + 1))
+    assert client.post("/v1/events", json=too_deep, headers=AUTH).status_code == 422
+    reader = redis.Redis.from_url(redis_url)
+    [(stream_id, fields)] = reader.xrange("events:ingest")
+    item = read_entry(Entry.from_fields(stream_id, fields))
+    assert item.event_id == body["event_id"] and item.tenant == "default"
+    reader.close()
