@@ -7,8 +7,11 @@ broker nor Flower's task view ever holds what users wrote.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +66,34 @@ def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
     return current.engine.screen(items)
 
 
+@contextmanager
+def held(current: Runtime, stream_ids: list[str]) -> Iterator[None]:
+    """Keep renewing this worker's claim on a batch while it works on it.
+
+    The reclaimer takes back entries idle for RECLAIM_IDLE_S, which must mean that their worker
+    died: a live worker that is slow (loading the engine on its first batch, or a long batch)
+    renews its claim three times per RECLAIM_IDLE_S, so its entries are neither dispatched again
+    nor, after MAX_DELIVERIES such reclaims, dead-lettered while it is still working on them.
+    """
+    stop = threading.Event()
+    every_s = current.settings.reclaim_idle_s / 3
+
+    def renew() -> None:
+        while not stop.wait(every_s):
+            try:
+                current.stream.hold(current.consumer_name, stream_ids)
+            except CoreError as exc:  # Redis away: the next renewal (or the reclaimer) copes
+                log.warning("claim_renewal_failed", error=str(exc), size=len(stream_ids))
+
+    renewal = threading.Thread(target=renew, name="claim-renewal", daemon=True)
+    renewal.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewal.join()
+
+
 def read_entry(entry: Entry) -> ScreenItem:
     """What the engine needs of a stream entry's event (the same model the front door
     validated it with, so every accepted event is readable here)."""
@@ -80,19 +111,9 @@ def read_entry(entry: Entry) -> ScreenItem:
     )
 
 
-@app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
-def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
-    """Screen a batch of stream entries, named by their ids; route, store and acknowledge each
-    decision once.
-
-    An entry that cannot be parsed or screened stays pending with its failure recorded, while
-    the rest of the batch is decided; the reclaimer retries it and dead-letters it after
-    MAX_DELIVERIES deliveries.
-    """
-    current = runtime()
-    # A task queued by an earlier version carries [stream id, event, ...] per entry.
-    ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
-    entries = current.stream.claim(current.consumer_name, ids)
+def _screen_entries(current: Runtime, entries: list[Entry]) -> tuple[list[bool], int]:
+    """Read, screen and decide entries, isolating the ones that fail; returns, per decided
+    entry, whether this call finished it, and how many failed."""
     good: list[tuple[Entry, ScreenItem]] = []
     for entry in entries:
         try:
@@ -117,7 +138,24 @@ def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
                 reason = failure_reason(single)
                 current.stream.record_failure(entry.stream_id, reason)
                 log.warning("event_failed_screening", stream_id=entry.stream_id, error=reason)
-    finished = current.stream.decide([entry for entry, _ in decided], decisions)
+    return current.stream.decide([entry for entry, _ in decided], decisions), failed
+
+
+@app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
+def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
+    """Screen a batch of stream entries, named by their ids; route, store and acknowledge each
+    decision once.
+
+    An entry that cannot be parsed or screened stays pending with its failure recorded, while
+    the rest of the batch is decided; the reclaimer retries it and dead-letters it after
+    MAX_DELIVERIES deliveries.
+    """
+    current = runtime()
+    # A task queued by an earlier version carries [stream id, event, ...] per entry.
+    ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
+    entries = current.stream.claim(current.consumer_name, ids)
+    with held(current, [entry.stream_id for entry in entries]):
+        finished, failed = _screen_entries(current, entries)
     result = {
         "decided": sum(finished),
         "already_decided": len(ids) - len(entries) + len(finished) - sum(finished),

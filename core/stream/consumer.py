@@ -168,6 +168,22 @@ class ScreeningStream:
             if found and text(found[0][0]) in mine
         ]
 
+    def hold(self, consumer: str, stream_ids: Sequence[str]) -> None:
+        """Renew `consumer`'s claim on entries it is still working on (resets their idle time;
+        not a delivery), so the reclaimer leaves them alone; finished entries are skipped."""
+        if stream_ids:
+            try:
+                self.client.xclaim(
+                    self.keys.ingest_stream,
+                    self.keys.group,
+                    consumer,
+                    0,
+                    list(stream_ids),
+                    justid=True,
+                )
+            except redis.RedisError as exc:
+                raise StoreUnavailable(f"could not renew a claim: {exc}") from exc
+
     def record_failure(self, stream_id: str, reason: str) -> None:
         """Remember why screening an entry failed, for its dead-letter record."""
         try:

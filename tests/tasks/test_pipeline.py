@@ -118,6 +118,31 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     assert_each_decided_once(pipeline, 20)
 
 
+def test_a_slow_worker_keeps_its_batch_and_nothing_is_reclaimed_from_it_or_dead_lettered(
+    redis_url: str, pipeline_var: Path, tmp_path: Path
+) -> None:
+    # The batch takes five times RECLAIM_IDLE_S, and the queue has room for every batch the
+    # reclaimer would send: without renewing its claim, the worker would lose the batch to the
+    # reclaimer MAX_DELIVERIES times over, and it would be dead-lettered while being screened.
+    stack = Pipeline(
+        redis_url,
+        pipeline_var,
+        tmp_path / "logs",
+        reclaim_idle_s=2,
+        chaos_slow_s=10,
+        queue_batches_per_worker=20,
+    )
+    try:
+        stack.start_workers()
+        batch = events(10, "slow")
+        batch[0]["content"] = f"slow to screen {SLOW}"
+        stack.post(batch)
+        wait_until(lambda: stack.settled(10), 120, "the slow batch\n" + stack.logs())
+        assert_each_decided_once(stack, 10)
+    finally:
+        stack.processes.stop_all()
+
+
 def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     pipeline: Pipeline,
 ) -> None:
