@@ -11,13 +11,24 @@ export TOKENIZERS_PARALLELISM := false
 LOCAL_REDIS_PORT ?= 6390
 export LOCAL_REDIS_PORT
 
-.PHONY: help venv redis run chaos test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
+# `make load`: Locust against a running system (make run), headless, limits as variables.
+LOAD_HOST ?= http://127.0.0.1:$(or $(WEB_PORT),8000)
+LOAD_USERS ?= 50
+LOAD_SPAWN_RATE ?= 10
+LOAD_DURATION ?= 2m
+LOAD_MAX_FAIL_RATIO ?= 0.01
+LOAD_MAX_P99_MS ?= 1000
+export LOAD_API_KEY ?= dev-key
+
+.PHONY: help venv redis tools run chaos test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo load replay-dlq
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
 	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight"
+	@echo "make replay-dlq    send dead-lettered events back through screening, once each"
+	@echo "make load          Locust against a running system; reports under var/load/"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
 	@echo "make index / eval  build the reference index / measure quality"
 	@echo "make test          lint, then the test suite against a real redis-server"
@@ -36,6 +47,12 @@ venv: $(STAMP)
 redis:
 	@scripts/ensure-tool.sh redis-server
 
+# What the deployment tests run: promtool (Debian's prometheus) and docker-compose (v1, which
+# resolves the compose file without a Docker engine).
+tools:
+	@scripts/ensure-tool.sh promtool prometheus
+	@scripts/ensure-tool.sh docker-compose
+
 run: venv redis index
 	$(BIN)/python -m scripts.local_stack --exit-with-parent
 
@@ -45,13 +62,13 @@ chaos: venv redis index
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core webapp tasks scripts deploy bench
+	$(BIN)/mypy core webapp tasks scripts deploy bench locustfile.py
 
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis
+test: lint redis tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-ingest bench-screen bench-e2e
@@ -70,13 +87,23 @@ worker: venv index
 	$(BIN)/python -m tasks.worker $(if $(GPU),--gpu $(GPU),--cpu)
 
 # A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT; point at it by default.
-ledger demo: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+ledger demo replay-dlq: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
 
 ledger: venv
 	$(BIN)/python scripts/ledger.py
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+replay-dlq: venv
+	$(BIN)/python scripts/replay_dlq.py $(REPLAY_ARGS)
+
+load: venv
+	mkdir -p var/load
+	$(BIN)/locust -f locustfile.py --headless --only-summary --host $(LOAD_HOST) \
+		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_DURATION) \
+		--csv var/load/load --html var/load/report.html \
+		--max-fail-ratio $(LOAD_MAX_FAIL_RATIO) --max-p99-ms $(LOAD_MAX_P99_MS)
 
 clean:
 	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache

@@ -24,9 +24,19 @@ def gpu_queue(index: int) -> str:
     return f"{SCREEN_QUEUE_PREFIX}gpu{index}"
 
 
+def queue_names(gpu_queues: int) -> list[str]:
+    """Every queue of a deployment with `gpu_queues` GPU queues."""
+    return [CPU_QUEUE, SYNC_QUEUE, PIPELINE_QUEUE, *map(gpu_queue, range(gpu_queues))]
+
+
+def screening_queues(gpu_queues: int) -> list[str]:
+    """The queues screening workers consume (every queue but the pipeline's)."""
+    return [name for name in queue_names(gpu_queues) if name.startswith(SCREEN_QUEUE_PREFIX)]
+
+
 def from_settings(settings: Settings) -> dict[str, Any]:
     """Celery settings for this deployment."""
-    names = [CPU_QUEUE, SYNC_QUEUE, PIPELINE_QUEUE, *map(gpu_queue, range(settings.gpu_queues))]
+    names = queue_names(settings.gpu_queues)
     tick = settings.drain_interval_s
     broker = settings.celery_broker_url or settings.redis_url
     scheme = broker.partition("://")[0]

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from core.settings import Settings
 
-Outcome = Literal["accepted", "high", "low", "dlq"]
-OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq")
+# Counters of the ledger. "dlq" counts every dead-lettering and "replayed" every event sent back
+# from the dead-letter stream, so both only grow and their difference is what the DLQ holds.
+Outcome = Literal["accepted", "high", "low", "dlq", "replayed"]
+OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq", "replayed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +67,14 @@ class Keys:
 
     # ------------------------------------------------------------------ counters
 
+    @property
+    def ingest_sequence(self) -> str:
+        """How many entries were ever added to the ingest stream; each entry's `seq` field is
+        this count once it is added (every script that adds an entry moves it)."""
+        return f"{self.prefix}:count:ingest-seq"
+
     def counter(self, outcome: Outcome) -> str:
-        """Ledger counter of an outcome: accepted, high, low or dlq."""
+        """Ledger counter of an outcome: accepted, high, low, dlq or replayed."""
         return f"{self.prefix}:count:{outcome}"
 
     # ------------------------------------------------------------------ front door

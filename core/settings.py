@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     )
     screen_sync_timeout_s: float = Field(10.0, gt=0, description="POST /v1/screen waits this long")
     screen_sync_max_texts: int = Field(100, ge=1, le=1000)
+    worker_metrics_port: int = Field(
+        9100, ge=0, le=65535, description="where a worker host serves /metrics; 0 turns it off"
+    )
+    worker_metrics_host: str = Field("127.0.0.1", description="address the worker metrics bind")
+    worker_metrics_dir: Path | None = Field(
+        None, description="where worker processes write metrics; <VAR_DIR>/prometheus by default"
+    )
     flower_basic_auth: str | None = Field(
         None, description="user:password for Flower; generated and printed once when unset"
     )

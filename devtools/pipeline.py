@@ -8,8 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from devtools.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +34,7 @@ class PipelineProcesses:
         self.env = {**os.environ, **env}
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports: dict[str, int] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
@@ -53,8 +57,17 @@ class PipelineProcesses:
         self.start("beat", ["celery", "-A", "tasks.app", "beat", "--schedule", schedule])
 
     def start_worker(self, name: str, role: list[str], **env: str) -> subprocess.Popen[bytes]:
-        """A worker through the project's launcher, e.g. role=["--cpu"]."""
-        return self.start(name, ["tasks.worker", *role], **env)
+        """A worker through the project's launcher, e.g. role=["--cpu"], serving its metrics on
+        a free port (`metrics_ports[name]`)."""
+        port = self.metrics_ports[name] = free_port()
+        return self.start(name, ["tasks.worker", *role], WORKER_METRICS_PORT=str(port), **env)
+
+    def metrics(self, name: str) -> str:
+        """What a worker's /metrics serves now."""
+        url = f"http://127.0.0.1:{self.metrics_ports[name]}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text: str = response.read().decode()
+            return text
 
     def signal(self, name: str, signum: int, group: bool = False) -> None:
         """Send a signal to a process (or to its whole process group)."""

@@ -34,6 +34,7 @@ class LocalStack:
     flower_login: str
     flower_login_generated: bool
     gpus: int
+    metrics_ports: dict[str, int]  # where each worker serves /metrics (none when off)
 
 
 def visible_gpus(environ: Mapping[str, str]) -> int:
@@ -58,8 +59,9 @@ def settings_from(env: Mapping[str, str]) -> Settings:
     return Settings(**fields)  # type: ignore[arg-type]
 
 
-def build_stack(environ: Mapping[str, str], redis_port: int) -> LocalStack:
-    """The programs of a local system configured by `environ`."""
+def build_stack(environ: Mapping[str, str], redis_port: int, metrics_port: int = 0) -> LocalStack:
+    """The programs of a local system configured by `environ`; workers serve /metrics from
+    `metrics_port` up (the pipeline worker, then each screening worker; 0 turns that off)."""
     env = dict(environ)
     var = ROOT / settings_from(env).var_dir
     programs: list[Program] = []
@@ -80,23 +82,27 @@ def build_stack(environ: Mapping[str, str], redis_port: int) -> LocalStack:
     # Resolved once, so a restarted Flower keeps the login printed at start-up.
     flower_login, generated = login(settings)
     env["FLOWER_BASIC_AUTH"] = flower_login
-    metrics = var / "prometheus"
+    metrics = var / "prometheus" / "web"
     metrics.mkdir(parents=True, exist_ok=True)
     python = sys.executable
     gunicorn = [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
     beat = [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING"]
     flower = [python, "-m", "tasks.flower", "--address=127.0.0.1", "--persistent=False"]
-    worker = [python, "-m", "tasks.worker"]
-    screening = (
-        [Program(f"gpu{i} worker", [*worker, "--gpu", str(i)]) for i in range(gpus)]
+    roles = [("pipeline worker", ["--pipeline"])] + (
+        [(f"gpu{i} worker", ["--gpu", str(i)]) for i in range(gpus)]
         if gpus
-        else [Program("cpu worker", [*worker, "--cpu"])]
+        else [("cpu worker", ["--cpu"])]
     )
+    ports = {name: metrics_port + i if metrics_port else 0 for i, (name, _) in enumerate(roles)}
+    workers = [
+        Program(name, [python, "-m", "tasks.worker", *role, "--metrics-port", str(ports[name])])
+        for name, role in roles
+    ]
     programs += [
         Program("web", gunicorn, {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}),
         Program("beat", [*beat, "--schedule", str(var / "celerybeat-schedule")]),
-        Program("pipeline worker", [*worker, "--pipeline"]),
-        *screening,
+        *workers,
         Program("flower", [*flower, f"--port={settings.flower_port}"]),
     ]
-    return LocalStack(programs, env, settings, server, flower_login, generated, gpus)
+    metrics_ports = {name: port for name, port in ports.items() if port}
+    return LocalStack(programs, env, settings, server, flower_login, generated, gpus, metrics_ports)

@@ -27,7 +27,8 @@ def main() -> int:
     sys.stdout.write(
         f"accepted {ledger.accepted} = high {ledger.high} + low {ledger.low} + "
         f"dead-lettered {ledger.dead_lettered} + in flight {ledger.in_flight}"
-        f"  ->  {'balanced' if ledger.balanced else f'UNBALANCED (right side {total})'}\n"
+        f"  ->  {'balanced' if ledger.balanced else f'UNBALANCED (right side {total})'}"
+        f"  ({ledger.replayed} replayed from the dead-letter stream so far)\n"
     )
     return 0 if ledger.balanced else 1
 

@@ -20,6 +20,8 @@ from devtools.stack import ROOT, build_stack
 from devtools.supervisor import Supervisor, die_with_parent
 
 LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
+# Worker hosts serve /metrics from here up: the pipeline worker, then each screening worker.
+LOCAL_METRICS_PORT = int(os.environ.get("LOCAL_METRICS_PORT", "9101"))
 
 
 def say(message: str) -> None:
@@ -46,7 +48,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    stack = build_stack(os.environ, LOCAL_REDIS_PORT)
+    stack = build_stack(os.environ, LOCAL_REDIS_PORT, LOCAL_METRICS_PORT)
     settings = stack.settings
     if stack.redis is not None:
         say(f"redis-server on {stack.redis.url} (append-only file in {stack.redis.data_dir})")
@@ -61,6 +63,10 @@ def main() -> int:
         return 1
 
     say(f"web app on http://{settings.web_host}:{settings.web_port}  (API docs: /openapi.json)")
+    say(
+        "metrics: /metrics on the web app; "
+        + ", ".join(f"{name} on :{port}" for name, port in stack.metrics_ports.items())
+    )
     workers = f"{stack.gpus} GPU worker(s)" if stack.gpus else "1 CPU worker"
     say(f"{workers}, beat and the pipeline worker")
     user, _, password = stack.flower_login.partition(":")

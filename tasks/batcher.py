@@ -23,12 +23,22 @@ from tasks.screening import screen_batch
 log = structlog.get_logger(__name__)
 
 BATCHER = "batcher"
+READ, CLAIM = "XREADGROUP", "XCLAIM"  # how a batch was taken from the consumer group
 
 
-def dispatch(entries: list[Entry], queue: str) -> None:
-    """Send one batch to a screening queue: its stream ids only (the worker reads the events
-    from the stream, so the broker never holds their content)."""
-    screen_batch.apply_async(args=[[entry.stream_id for entry in entries]], queue=queue)
+def dispatch(entries: list[Entry], queue: str, operation: str, started_ns: int) -> None:
+    """Send one batch to a screening queue, inside the batch's receive span: its stream ids only
+    (the worker reads the events from the stream, so the broker never holds their content).
+
+    The span links to each entry's trace, and the task continues the span's own trace (Celery's
+    instrumentation puts it in the task's headers), so each event's trace reaches its decision.
+    """
+    current = runtime()
+    traceparents = [entry.traceparent for entry in entries]
+    with current.spans.receive(traceparents, operation, started_ns):
+        screen_batch.apply_async(args=[[entry.stream_id for entry in entries]], queue=queue)
+    source = "new" if operation == READ else "reclaimed"
+    current.batcher_metrics.dispatched.labels(queue, source).inc(len(entries))
 
 
 @app.task(name="tasks.batcher.drain", ignore_result=True)
@@ -43,11 +53,13 @@ def drain() -> dict[str, Any]:
     while time.monotonic() < deadline:
         queue = router.choose()
         if queue is None:
+            current.batcher_metrics.held_back.inc()
             time.sleep(settings.read_block_ms / 1000)
             continue
+        started = time.time_ns()
         entries = stream.read(BATCHER, settings.batch_size, settings.read_block_ms)
         if entries:
-            dispatch(entries, queue)
+            dispatch(entries, queue, READ, started)
             batches += 1
             events += len(entries)
     if batches:
@@ -65,10 +77,11 @@ def reclaim() -> dict[str, Any]:
     queue = router.choose()
     dispatched = dead = 0
     if queue is not None:
+        started = time.time_ns()
         found = stream.reclaim(BATCHER, int(settings.reclaim_idle_s * 1000), settings.batch_size)
         dead = found.dead_lettered
         if found.entries:
-            dispatch(found.entries, queue)
+            dispatch(found.entries, queue, CLAIM, started)
             dispatched = len(found.entries)
     trimmed = stream.trim(settings.stream_keep_s)
     if dispatched or dead:

@@ -1,14 +1,33 @@
-"""Worker lifecycle hooks: JSON logging, and the heartbeat that makes a worker's queues live."""
+"""Worker lifecycle hooks: JSON logging, tracing, the metrics endpoint and the queue heartbeat.
+
+Tracing starts in the process that runs tasks, after any fork: each prefork child on
+`worker_process_init`, or the main process itself for the threads pool of the pipeline
+worker. The metrics endpoint and the heartbeat belong to the main process.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import structlog
-from celery.signals import setup_logging, worker_ready, worker_shutting_down
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutting_down,
+)
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
 
+from celeryconfig import PIPELINE_QUEUE
 from core.logs import configure_logging
+from core.telemetry import configure_tracing
+from tasks import exporter
+from tasks.collector import PipelineCollector
 from tasks.routing import Heartbeat
 from tasks.runtime import runtime
 
@@ -27,16 +46,53 @@ def _logging(loglevel: int | str | None = None, **_: Any) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _start_tracing(redis_spans: bool) -> None:
+    """Install the tracer provider and the Celery (and Redis) instrumentation here."""
+    configure_tracing("screening-worker", os.environ)
+    CeleryInstrumentor().instrument()
+    if redis_spans:
+        # Screening's own Redis calls (cache, claims, failures); not the pipeline worker's,
+        # whose stream reads block in a loop and would bury its traces.
+        RedisInstrumentor().instrument()
+
+
+@worker_process_init.connect
+def _trace_child(**_: Any) -> None:
+    """A prefork child starts tracing after its fork."""
+    _start_tracing(redis_spans=True)
+
+
+@worker_init.connect
+def _trace_main(sender: Any = None, **_: Any) -> None:
+    """A worker whose pool runs tasks in this process (threads, solo) starts tracing here."""
+    pool = getattr(sender, "pool_cls", None)
+    if pool is not None and "prefork" not in getattr(pool, "__module__", ""):
+        _start_tracing(redis_spans=False)
+
+
 @worker_ready.connect
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
-    """Announce this worker on the screening queues it consumes."""
+    """Serve the host's metrics and announce this worker on the screening queues it consumes."""
     global _heartbeat  # noqa: PLW0603 - one heartbeat per worker process
     queues = sorted(sender.app.amqp.queues.consume_from) if sender is not None else []
     name = sender.hostname if sender is not None else "worker"
     current = runtime()
-    _heartbeat = Heartbeat(current.router, name, queues, current.settings.worker_heartbeat_s)
+    settings = current.settings
+    if settings.worker_metrics_port:
+        collectors = [PipelineCollector(current)] if PIPELINE_QUEUE in queues else []
+        try:
+            exporter.serve(settings.worker_metrics_port, settings.worker_metrics_host, collectors)
+        except OSError as exc:  # the worker still works; its metrics are missing, and say so
+            log.error("metrics_not_served", port=settings.worker_metrics_port, error=str(exc))
+    _heartbeat = Heartbeat(current.router, name, queues, settings.worker_heartbeat_s)
     _heartbeat.start()
     log.info("worker_ready", worker=name, queues=queues, batch_queues=_heartbeat.queues)
+
+
+@worker_process_shutdown.connect
+def _forget_child(pid: int | None = None, **_: Any) -> None:
+    """An exiting child takes its live gauges out of the host's metrics."""
+    exporter.forget_process(pid or os.getpid())
 
 
 @worker_shutting_down.connect

@@ -16,6 +16,8 @@ from core.keys import Keys
 from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
 from core.stream import ScreeningStream, connect
+from core.telemetry import StreamSpans
+from tasks.metrics import BatcherMetrics, ScreeningMetrics
 from tasks.routing import QueueRouter
 
 
@@ -57,7 +59,22 @@ class Runtime:
     @cached_property
     def engine(self) -> ScreeningEngine:
         """The screening engine, loaded on the first batch this process screens."""
-        return load_engine(self.settings, self.client)
+        return load_engine(self.settings, self.client, self.metrics.cache_lookup)
+
+    @cached_property
+    def metrics(self) -> ScreeningMetrics:
+        """This process's screening instruments."""
+        return ScreeningMetrics(self.settings.gpu_queues)
+
+    @cached_property
+    def batcher_metrics(self) -> BatcherMetrics:
+        """This process's batcher instruments."""
+        return BatcherMetrics()
+
+    @cached_property
+    def spans(self) -> StreamSpans:
+        """Spans of the stream hop on the consumer side."""
+        return StreamSpans(self.keys.ingest_stream, self.keys.group)
 
     @cached_property
     def consumer_name(self) -> str:

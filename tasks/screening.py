@@ -7,6 +7,7 @@ broker nor Flower's task view ever holds what users wrote.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -19,12 +20,14 @@ import orjson
 import structlog
 from pydantic import ValidationError
 
+from celeryconfig import SYNC_QUEUE
 from core.errors import CoreError
 from core.models import Decision, Event
 from core.screening.engine import ScreenItem
 from core.settings import Settings
 from core.stream import Entry
 from tasks.app import app
+from tasks.metrics import STAGES
 from tasks.runtime import Runtime, runtime
 
 log = structlog.get_logger(__name__)
@@ -58,6 +61,17 @@ def _check_chaos(items: list[ScreenItem], settings: Settings) -> None:
         raise PoisonedEvent("fault injected: the content holds CHAOS_POISON_MARKER")
     if slow and any(slow in item.text for item in items):
         time.sleep(settings.chaos_slow_s)
+
+
+def _now_ms() -> int:
+    """Wall-clock milliseconds, the unit of an entry's ingested_at."""
+    return int(time.time() * 1000)
+
+
+def _stage_seconds(current: Runtime) -> dict[str, float]:
+    """Seconds the engine spent in each stage of the batch it screened last."""
+    times = current.engine.times
+    return {stage: getattr(times, stage) for stage in STAGES}
 
 
 def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
@@ -111,9 +125,11 @@ def read_entry(entry: Entry) -> ScreenItem:
     )
 
 
-def _screen_entries(current: Runtime, entries: list[Entry]) -> tuple[list[bool], int]:
+def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> tuple[list[bool], int]:
     """Read, screen and decide entries, isolating the ones that fail; returns, per decided
     entry, whether this call finished it, and how many failed."""
+    metrics = current.metrics
+    metrics.waited(queue, (entry.ingested_at_ms for entry in entries), _now_ms())
     good: list[tuple[Entry, ScreenItem]] = []
     for entry in entries:
         try:
@@ -123,9 +139,12 @@ def _screen_entries(current: Runtime, entries: list[Entry]) -> tuple[list[bool],
             current.stream.record_failure(entry.stream_id, reason)
             log.warning("entry_unreadable", stream_id=entry.stream_id, error=reason)
     failed = len(entries) - len(good)
+    if failed:
+        metrics.failed(queue, "unreadable", failed)
     try:
         decisions = _screen(current, [item for _, item in good])
         decided = good
+        metrics.screened(queue, _stage_seconds(current), decisions)
     except Exception as exc:
         log.warning("batch_failed_screening_one_by_one", error=failure_reason(exc), size=len(good))
         decided, decisions = [], []
@@ -135,10 +154,20 @@ def _screen_entries(current: Runtime, entries: list[Entry]) -> tuple[list[bool],
                 decided.append((entry, item))
             except Exception as single:
                 failed += 1
+                metrics.failed(queue, "error")
                 reason = failure_reason(single)
                 current.stream.record_failure(entry.stream_id, reason)
                 log.warning("event_failed_screening", stream_id=entry.stream_id, error=reason)
-    return current.stream.decide([entry for entry, _ in decided], decisions), failed
+        metrics.screened(queue, _stage_seconds(current), decisions)
+    finished = current.stream.decide([entry for entry, _ in decided], decisions)
+    written = [i for i, done in enumerate(finished) if done]
+    metrics.decided(
+        [decisions[i] for i in written],
+        [decided[i][0].ingested_at_ms for i in written],
+        _now_ms(),
+    )
+    metrics.gpu(os.environ.get("CUDA_VISIBLE_DEVICES") or None)
+    return finished, failed
 
 
 @app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
@@ -154,8 +183,12 @@ def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
     # A task queued by an earlier version carries [stream id, event, ...] per entry.
     ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
     entries = current.stream.claim(current.consumer_name, ids)
-    with held(current, [entry.stream_id for entry in entries]):
-        finished, failed = _screen_entries(current, entries)
+    traceparents = [entry.traceparent for entry in entries]
+    with (
+        current.spans.process(traceparents, current.consumer_name),
+        held(current, [entry.stream_id for entry in entries]),
+    ):
+        finished, failed = _screen_entries(current, entries, _queue(current))
     result = {
         "decided": sum(finished),
         "already_decided": len(ids) - len(entries) + len(finished) - sum(finished),
@@ -163,6 +196,12 @@ def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
     }
     log.info("batch_screened", **result, worker=current.consumer_name)
     return result
+
+
+def _queue(current: Runtime) -> str:
+    """The metrics label of the queue the running task came from."""
+    delivery = screen_batch.request.delivery_info or {}
+    return current.metrics.queue(delivery.get("routing_key"))
 
 
 @app.task(name="tasks.screening.screen_sync", ignore_result=True)
@@ -188,6 +227,7 @@ def screen_sync(token: str) -> int:
     ]
     try:
         decisions = _screen(current, screen_items)
+        current.metrics.screened(SYNC_QUEUE, _stage_seconds(current), decisions)
         reply = orjson.dumps({"decisions": [d.model_dump(mode="json") for d in decisions]})
     except Exception as exc:
         reason = failure_reason(exc)

@@ -3,22 +3,45 @@
 A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES) and consumes only that GPU's queue and
 the synchronous screening queue; a CPU worker the CPU queue and the synchronous queue; the
 pipeline worker runs the batcher and reclaimer ticks and loads no model.
+
+Each worker serves its host's metrics on WORKER_METRICS_PORT (or --metrics-port); its processes
+write them to a directory of its own, `<WORKER_METRICS_DIR>/<role>-<port>` (one port, one worker
+per host), which is emptied before the worker starts so no earlier run's values are summed.
+WORKER_METRICS_DIR must be local to the host (not a volume other hosts share).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+from pathlib import Path
 
 from celeryconfig import CPU_QUEUE, PIPELINE_QUEUE, SYNC_QUEUE, gpu_queue
+from core.settings import Settings
+
+
+def metrics_dir(base: Path, name: str, port: int) -> Path:
+    """Where a worker's processes write their metrics."""
+    return base / f"{name}-{port}"
 
 
 def worker_command(
-    role: str, gpu: int | None, concurrency: int, loglevel: str
+    role: str,
+    gpu: int | None,
+    concurrency: int,
+    loglevel: str,
+    metrics: Path | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """The celery command line and environment for a role."""
+    """The celery command line and environment for a role (metrics: its multiprocess dir)."""
     env = dict(os.environ)
+    env.setdefault(
+        "OTEL_SERVICE_NAME", f"screening-{'pipeline' if role == 'pipeline' else 'worker'}"
+    )
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if metrics is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     if role == "gpu":
         assert gpu is not None
         env["CUDA_VISIBLE_DEVICES"] = str(gpu)
@@ -54,9 +77,22 @@ def main() -> None:
         "--concurrency", type=int, default=1, help="processes (threads for pipeline)"
     )
     parser.add_argument("--loglevel", default=os.environ.get("LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve /metrics here (WORKER_METRICS_PORT)"
+    )
     options = parser.parse_args()
+    settings = Settings()
     name = "gpu" if options.gpu is not None else "cpu" if options.cpu else "pipeline"
-    command, env = worker_command(name, options.gpu, options.concurrency, options.loglevel)
+    port = settings.worker_metrics_port if options.metrics_port is None else options.metrics_port
+    metrics = None
+    if port:
+        label = name if options.gpu is None else f"gpu{options.gpu}"
+        base = settings.worker_metrics_dir or settings.var_dir / "prometheus"
+        metrics = metrics_dir(base, label, port)
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
+    command, env = worker_command(name, options.gpu, options.concurrency, options.loglevel, metrics)
+    env["WORKER_METRICS_PORT"] = str(port)
     os.execvpe(command[0], command, env)
 
 

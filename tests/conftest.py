@@ -1,4 +1,4 @@
-"""Fixtures shared by every test package: a real Redis on a free port."""
+"""Fixtures shared by every test package: a real Redis on a free port, and recorded spans."""
 
 from __future__ import annotations
 
@@ -7,8 +7,27 @@ from pathlib import Path
 
 import pytest
 import redis
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devtools.redis_server import RedisServer
+
+# The tests' processes record every span in memory, as a process configured with an exporter
+# would (a provider is installed once per process, so once for the whole session).
+_SPANS = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture()
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this test's in-process code finishes (emptied before the test)."""
+    _SPANS.clear()
+    yield _SPANS
+    _SPANS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,9 @@ import structlog
 from flask import Flask
 
 from core.settings import Settings
-from webapp import access, events, health, openapi, screen
+from webapp import access, events, health, openapi, screen, tracing
 from webapp.errors import register_error_handlers
+from webapp.methods import KnownMethods
 from webapp.metrics import WebMetrics
 from webapp.services import Services
 
@@ -22,7 +23,7 @@ def create_app(settings: Settings) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["RETRY_AFTER_S"] = settings.retry_after_s
     services = Services(settings)
-    metrics = WebMetrics(app, services)
+    metrics = WebMetrics(app)
     app.extensions["services"] = services
     app.extensions["web_metrics"] = metrics
     register_error_handlers(app, metrics.count_rejection)
@@ -31,6 +32,9 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(health.blueprint(services))
     app.register_blueprint(screen.blueprint(services))
     app.register_blueprint(openapi.bp)
+    tracing.instrument(app)
+    # Outermost: a method the service does not know never reaches a metric, log or span.
+    app.wsgi_app = KnownMethods(app.wsgi_app, metrics)  # type: ignore[method-assign]
     if settings.using_dev_key:
         log.warning(
             "dev_api_key", message="API_KEYS is not set: accepting the development key 'dev-key'"

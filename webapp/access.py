@@ -1,4 +1,4 @@
-"""Per-request plumbing: request ids, trace context, API-key checks, metrics and the access log."""
+"""Per-request plumbing: request ids, API-key checks, metrics and the access log."""
 
 from __future__ import annotations
 
@@ -18,11 +18,16 @@ from webapp.services import Services
 log = structlog.get_logger("webapp.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_TRACEPARENT = re.compile(r"^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 _PUBLIC_ENDPOINTS = frozenset(
     {"health.healthz", "health.readyz", "prometheus_metrics", "openapi.serve_document"}
 )
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="screening"'}
+
+
+def request_id_from(headers: Headers) -> str:
+    """The client's X-Request-ID when it is 1-128 safe characters, otherwise a new one."""
+    incoming = headers.get("X-Request-ID", "")
+    return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -63,7 +68,7 @@ def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
 
 
 def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
-    """Attach request ids, trace context, authentication, metrics and access logging."""
+    """Attach request ids, authentication, metrics and access logging."""
 
     @app.before_request
     def _start() -> None:
@@ -72,14 +77,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         context, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
         context.started = time.perf_counter()
         headers = req.headers
-        incoming = headers.get("X-Request-ID", "")
-        random = os.urandom(40).hex()
-        context.request_id = incoming if _REQUEST_ID.match(incoming) else random[:32]
-        parent = headers.get("traceparent", "").strip().lower()
-        # Without a valid parent this request starts a trace, so the stream entry still has one.
-        context.traceparent = (
-            parent if _TRACEPARENT.match(parent) else f"00-{random[32:64]}-{random[64:]}-01"
-        )
+        context.request_id = request_id_from(headers)
         # Unknown paths and methods get their 404/405 rather than a 401.
         if req.routing_exception is None and req.endpoint not in _PUBLIC_ENDPOINTS:
             context.tenant, context.key_id = authenticate(services, headers)
@@ -92,7 +90,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         seconds = time.perf_counter() - context.get("started", time.perf_counter())
         endpoint = req.endpoint or "unmatched"
         status = response.status_code
-        metrics.observe_request(endpoint, req.method, status, seconds)
+        metrics.observe_request(endpoint, status, seconds)
         log.info(
             "request",
             request_id=request_id,

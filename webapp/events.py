@@ -16,6 +16,7 @@ from core.models import (
     Platform,
 )
 from core.stream import IngestResult
+from core.telemetry import current_traceparent
 from webapp.bodies import read_json
 from webapp.errors import ApiError, field_errors
 from webapp.metrics import WebMetrics
@@ -65,10 +66,13 @@ class EventRoutes:
     def ingest(self, events: list[Event]) -> list[IngestResult]:
         """Queue validated events after the backpressure check."""
         self.admit()
-        context = g
-        return self.services.stream.ingest(
-            events, context.request_id, context.traceparent, tenant=context.tenant
-        )
+        with self.services.spans.send(len(events)) as span:
+            # The send span's context is what the entries carry to the screening side.
+            results = self.services.stream.ingest(
+                events, g.request_id, current_traceparent(), tenant=g.tenant
+            )
+            self.services.spans.sent(span, [result.stream_id for result in results])
+        return results
 
     def submit_event(self) -> Response:
         """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""

@@ -1,21 +1,39 @@
-"""Prometheus metrics of the web process, served at /metrics."""
+"""Prometheus metrics of the web process, served at /metrics by prometheus-flask-exporter.
+
+Under gunicorn, `PROMETHEUS_MULTIPROC_DIR` names a directory every worker writes its values
+to, and the exporter's `GunicornInternalPrometheusMetrics` serves /metrics from all of them, so
+a scrape sees the whole server, not one worker (deploy/gunicorn.conf.py empties the directory at
+start and marks dead workers). In one process (tests, a debugger) the plain `PrometheusMetrics`
+serves the app's own registry. Either way the exporter records `flask_http_request_*` for every
+request; this module adds the ingest metrics.
+
+Every label comes from a known set: methods are bounded before Flask sees them
+(webapp.methods answers others with 501), endpoints are route names, statuses are the codes the
+app answers with, platforms and outcomes are the contract's enums, reasons are error codes.
+The ledger and the stream's backlog are exported by the pipeline worker (tasks.collector), which
+reads them from Redis at each scrape.
+"""
 
 from __future__ import annotations
 
+import os
 from collections import Counter as Tally
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from prometheus_flask_exporter import PrometheusMetrics
-
-from core.errors import CoreError
-from webapp.services import Services
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# The exporter's request histogram also times /v1/screen, which waits up to its timeout.
+REQUEST_BUCKETS = (*LATENCY_BUCKETS, 5.0, 10.0, 30.0)
+
+
+def endpoint(request: Request) -> str:
+    """The route a request matched, or "unmatched" (the exporter's label; named by this
+    function's name)."""
+    return request.endpoint or "unmatched"
 
 
 class _Children:
@@ -32,90 +50,25 @@ class _Children:
         return child
 
 
-class LedgerCollector:
-    """The outcome ledger, read from Redis in one transaction at each scrape."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-
-    def collect(self) -> Iterator[Metric]:
-        """Yield the outcome counters, the in-flight gauge and whether they balance."""
-        try:
-            ledger = self.services.consumer.ledger()
-        except CoreError:
-            return
-        outcomes = CounterMetricFamily(
-            "pipeline_events",
-            "Events by outcome: accepted, high, low, dead_lettered.",
-            labels=["outcome"],
-        )
-        for outcome, value in (
-            ("accepted", ledger.accepted),
-            ("high", ledger.high),
-            ("low", ledger.low),
-            ("dead_lettered", ledger.dead_lettered),
-        ):
-            outcomes.add_metric([outcome], value)
-        yield outcomes
-        yield GaugeMetricFamily(
-            "pipeline_in_flight_events", "Accepted events not yet decided.", value=ledger.in_flight
-        )
-        yield GaugeMetricFamily(
-            "pipeline_ledger_balanced",
-            "1 when accepted = high + low + dead_lettered + in flight.",
-            value=1.0 if ledger.balanced else 0.0,
-        )
-
-
-class _Exporter(PrometheusMetrics):  # type: ignore[misc]  # the exporter is untyped
-    """prometheus-flask-exporter, plus collectors that must not go through multiprocess files."""
-
-    def __init__(self, app: Flask, extra: CollectorRegistry, **kwargs: Any) -> None:
-        self.extra = extra
-        super().__init__(app, **kwargs)
-
-    def generate_metrics(
-        self, accept_header: str | None = None, names: Any = None
-    ) -> tuple[str, str]:
-        """The exporter's metrics followed by the extra registry's, in the same format."""
-        text, content_type = super().generate_metrics(accept_header, names)
-        encoder, _ = choose_encoder(accept_header or "")
-        extra = encoder(self.extra).decode()
-        eof = "# EOF\n"
-        if text.endswith(eof):  # OpenMetrics ends with EOF: the extra lines go before it
-            return text[: -len(eof)] + extra, content_type
-        return text + extra, content_type
+def exporter(app: Flask) -> PrometheusMetrics:
+    """prometheus-flask-exporter on `app`, in its gunicorn multiprocess mode when configured."""
+    options: dict[str, Any] = {
+        "group_by": endpoint,
+        "buckets": REQUEST_BUCKETS,
+        "excluded_paths": ["^/metrics$"],
+    }
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return GunicornInternalPrometheusMetrics(app, **options)
+    # One registry per app: tests build many apps in one process.
+    return PrometheusMetrics(app, registry=CollectorRegistry(auto_describe=True), **options)
 
 
 class WebMetrics:
-    """The web process's metrics; prometheus-flask-exporter serves them at /metrics.
+    """The web process's ingest metrics, next to the exporter's per-request ones."""
 
-    Under gunicorn, PROMETHEUS_MULTIPROC_DIR makes every worker write its values to shared
-    files, and /metrics sums them, so a scrape sees the whole server, not one worker. The
-    exporter's own per-request metrics are replaced by the cheaper ones below, which cost a
-    few microseconds a request instead of tens.
-    """
-
-    def __init__(self, app: Flask, services: Services) -> None:
-        # One registry per app: tests build many apps in one process.
-        self.registry = CollectorRegistry()
-        ledger = CollectorRegistry()
-        ledger.register(LedgerCollector(services))
-        self.exporter = _Exporter(
-            app,
-            ledger,
-            registry=self.registry,
-            export_defaults=False,
-            excluded_paths=["^/metrics$"],
-        )
-        self.requests = _Children(
-            Counter(
-                "http_requests_total",
-                "HTTP requests answered, by endpoint, method and status.",
-                ["endpoint", "method", "status"],
-                registry=self.registry,
-            )
-        )
+    def __init__(self, app: Flask) -> None:
+        self.exporter = exporter(app)
+        self.registry = self.exporter.registry
         self.latency = _Children(
             Histogram(
                 "ingest_latency_seconds",
@@ -153,13 +106,15 @@ class WebMetrics:
         for (platform, outcome), n in tally.items():
             self.events(platform, outcome).inc(n)
 
+    def declare_rejection(self, reason: str) -> None:
+        """Export a rejection reason's series at zero before the first such request."""
+        self.rejected(reason)
+
     def count_rejection(self, reason: str) -> None:
         """Count a request refused as a whole."""
         self.rejected(reason).inc()
 
-    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        """Record one answered request; ingestion endpoints also get the latency histogram."""
-        code = str(status)
-        self.requests(endpoint, method, code).inc()
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Time an answered request on the ingestion endpoints."""
         if endpoint.startswith("events.submit"):
-            self.latency(endpoint, code).observe(seconds)
+            self.latency(endpoint, str(status)).observe(seconds)

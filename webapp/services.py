@@ -10,7 +10,8 @@ from celery import Celery
 from core.ingest import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
-from core.stream import EventStream, ScreeningStream, connect
+from core.stream import EventStream, connect
+from core.telemetry import StreamSpans
 from tasks import create_celery
 
 
@@ -39,6 +40,11 @@ class Services:
         return EventStream(self.client, self.keys, self.settings.dedup_window_s)
 
     @cached_property
+    def spans(self) -> StreamSpans:
+        """Spans of the hop from this process onto the ingest stream."""
+        return StreamSpans(self.keys.ingest_stream, self.keys.group)
+
+    @cached_property
     def backlog(self) -> BacklogMonitor:
         """The cached backlog reading behind 503s and /readyz."""
         s = self.settings
@@ -48,11 +54,6 @@ class Services:
             high_water=s.backlog_high_water,
             refresh_s=s.backlog_refresh_s,
         )
-
-    @cached_property
-    def consumer(self) -> ScreeningStream:
-        """The consumer side of the stream, for the outcome ledger."""
-        return ScreeningStream.from_settings(self.client, self.settings)
 
     @cached_property
     def celery(self) -> Celery:

@@ -1,9 +1,21 @@
-"""WSGI entry point for gunicorn: reads the settings from the environment and builds the app."""
+"""WSGI entry point for gunicorn: reads the settings from the environment and builds the app.
+
+Gunicorn imports this in each worker after the fork (the configuration does not preload), so
+the tracer provider's export thread starts in the process whose spans it sends.
+"""
+
+import os
+
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
 from core.logs import configure_logging
 from core.settings import Settings
+from core.telemetry import configure_tracing
 from webapp import create_app
 
 settings = Settings()
 configure_logging(settings.log_level)
+configure_tracing("screening-web", os.environ)
+# POST /v1/screen sends a Celery task: its trace continues on the worker that answers.
+CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
 app = create_app(settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -246,11 +246,16 @@ class ScreeningEngine:
         self._added += len(texts)
 
 
-def load_engine(settings: Settings, client: redis.Redis | None = None) -> ScreeningEngine:
+def load_engine(
+    settings: Settings,
+    client: redis.Redis | None = None,
+    on_cache_lookup: Callable[[int, int], None] | None = None,
+) -> ScreeningEngine:
     """Assemble the engine a worker runs: model, cache, rules, reference index, head, scoring.
 
     Builds the reference index and head under settings.var_dir on first use (see artifacts).
     Without a Redis client the engine runs with no embedding cache and no cross-event signal.
+    `on_cache_lookup(hits, misses)` is told about every embedding-cache lookup (for metrics).
     """
     embedder: Embedder = load_embedder(
         settings.embed_model,
@@ -274,6 +279,7 @@ def load_engine(settings: Settings, client: redis.Redis | None = None) -> Screen
                 keys=keys,
                 ttl_s=settings.embed_cache_ttl_s,
                 dim=embedder.dim,
+                on_lookup=on_cache_lookup,
             )
             embedder = CachedEmbedder(embedder, cache)
     return ScreeningEngine(

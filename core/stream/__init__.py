@@ -1,12 +1,14 @@
 """The ingest stream on Redis: the front door's writer, the consumer group, the Lua runner.
 
 `EventStream` queues events (dedup + XADD in one Lua step) and looks them up; `ScreeningStream`
-is the consumer group's side (read, claim, reclaim, decide, dead-letter, trim); the ledger and
-the decision record are shared by both.
+is the consumer group's side (read, claim, reclaim, decide, dead-letter, trim); `DeadLetters`
+sends dead-lettered events back once each; `read_status` says how far behind the group is; the
+ledger and the decision record are shared by all.
 """
 
 from core.stream.connection import connect
 from core.stream.consumer import Reclaimed, ScreeningStream
+from core.stream.deadletters import DeadLetter, DeadLetters, Replayed
 from core.stream.decisions import (
     DecisionRecord,
     decode_record,
@@ -17,8 +19,11 @@ from core.stream.entries import Entry
 from core.stream.ingest import EventStream, IngestResult, IngestStatus, content_hash
 from core.stream.ledger import Ledger, LedgerReader, read_ledger
 from core.stream.lua import ScriptRunner
+from core.stream.status import StreamStatus, read_status
 
 __all__ = [
+    "DeadLetter",
+    "DeadLetters",
     "DecisionRecord",
     "Entry",
     "EventStream",
@@ -27,12 +32,15 @@ __all__ = [
     "Ledger",
     "LedgerReader",
     "Reclaimed",
+    "Replayed",
     "ScreeningStream",
     "ScriptRunner",
+    "StreamStatus",
     "connect",
     "content_hash",
     "decode_record",
     "encode_dead_letter",
     "encode_record",
     "read_ledger",
+    "read_status",
 ]

@@ -50,17 +50,20 @@ return out
 """
 
 # KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, ttl_s, then per entry:
-#         stream id, event json, reason, deliveries, tenant, outcome key ('' when the event is
-#         unreadable), outcome record json]
+#         stream id, event json, reason, deliveries, request id, traceparent, ingested_at,
+#         tenant, outcome key ('' when the event is unreadable), outcome record json]
+# The dead-letter entry keeps the ingest entry's fields, so it can be sent back as it came; the
+# outcome record tells lookups why the event was dead-lettered (never what it said).
 _DEAD_LETTER_LUA = """
 local out = {}
 local n = 0
-for i = 3, #ARGV, 7 do
+for i = 3, #ARGV, 10 do
   n = n + 1
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
     redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[i], 'event', ARGV[i + 1],
-      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'tenant', ARGV[i + 4])
-    if ARGV[i + 5] ~= '' then redis.call('SET', ARGV[i + 5], ARGV[i + 6], 'EX', ARGV[2]) end
+      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'request_id', ARGV[i + 4],
+      'traceparent', ARGV[i + 5], 'ingested_at', ARGV[i + 6], 'tenant', ARGV[i + 7])
+    if ARGV[i + 8] ~= '' then redis.call('SET', ARGV[i + 8], ARGV[i + 9], 'EX', ARGV[2]) end
     redis.call('INCR', KEYS[3])
     out[n] = 1
   else
@@ -244,6 +247,9 @@ class ScreeningStream:
                     entry.event,
                     why,
                     count,
+                    entry.request_id,
+                    entry.traceparent,
+                    entry.ingested_at_ms,
                     entry.tenant,
                     self.keys.decision(*identity) if identity else "",
                     encode_dead_letter(entry.stream_id, entry.ingested_at_ms, why),

@@ -23,19 +23,19 @@ from core.stream.lua import ScriptRunner
 # hash matches, conflict when it does not) or XADD the event, write the record and count it as
 # accepted. Redis runs a script atomically, so no crash or race can leave a record without its
 # entry, two entries for one identity, or an entry the ledger does not count. Each entry carries
-# its sequence number (the accepted count once it is queued), which lets the ledger count unread
-# entries exactly (core.stream.ledger).
-# KEYS = [stream, accepted counter, dedup key of event 1..n];
+# its sequence number in the stream (`seq`), which lets the ledger count unread entries exactly
+# (core.stream.ledger).
+# KEYS = [stream, accepted counter, stream sequence, dedup key of event 1..n];
 # ARGV = [window_s, now_ms, request_id, traceparent, tenant, hash 1, payload 1, hash 2, ...].
 _INGEST_LUA = """
 local stream = KEYS[1]
 local window = ARGV[1]
 local now = ARGV[2]
 local out = {}
-local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local accepted = 0
-for i = 3, #KEYS do
-  local h = ARGV[2 * i]
+for i = 4, #KEYS do
+  local h = ARGV[2 * i - 2]
   local record = redis.call('GET', KEYS[i])
   if record then
     local sep = string.find(record, ' ', 1, true)
@@ -43,7 +43,7 @@ for i = 3, #KEYS do
     out[#out + 1] = string.sub(record, sep + 1)
   else
     accepted = accepted + 1
-    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i + 1],
+    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i - 1],
       'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now,
       'tenant', ARGV[5], 'seq', seq + accepted)
     redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
@@ -51,7 +51,10 @@ for i = 3, #KEYS do
     out[#out + 1] = id .. ' ' .. now
   end
 end
-if accepted > 0 then redis.call('INCRBY', KEYS[2], accepted) end
+if accepted > 0 then
+  redis.call('INCRBY', KEYS[2], accepted)
+  redis.call('INCRBY', KEYS[3], accepted)
+end
 return out
 """
 
@@ -97,7 +100,11 @@ class EventStream:
         trip for all."""
         if not events:
             return []
-        keys: list[str] = [self.keys.ingest_stream, self.keys.counter("accepted")]
+        keys: list[str] = [
+            self.keys.ingest_stream,
+            self.keys.counter("accepted"),
+            self.keys.ingest_sequence,
+        ]
         args: list[str | bytes | int] = [
             self.window_s,
             now_ms if now_ms is not None else int(time.time() * 1000),

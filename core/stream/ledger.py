@@ -2,8 +2,10 @@
 
 Every accepted event ends in exactly one of high, low or dead-letter, and until then it is in
 flight: unread by the consumer group, or read and pending. The counters move inside the same
-Lua scripts as the stream operations, so `accepted = high + low + dlq + in flight` holds at
-every instant; one script reads all of it atomically.
+Lua scripts as the stream operations, so `accepted = high + low + dead-lettered + in flight`
+holds at every instant; one script reads all of it atomically. A dead-lettered event sent back
+for screening (core.stream.deadletters) is in flight again: it leaves the dead-lettered term
+(dead-letterings minus replays) for the in-flight one in the same script that re-queues it.
 
 The unread part is counted from the stream itself, not from the `lag` of XINFO GROUPS: Redis
 7.0 replays a group's reads from the append-only file without advancing the group's read
@@ -12,7 +14,9 @@ counter, so after a rewrite and a restart `lag` reports events long since decide
 entry carries its sequence number (`seq`, the accepted count when it was queued), so the
 unread entries are those from the first entry after the group's last-delivered id to the
 newest: two range reads of one entry each, whatever the backlog and whatever the Redis version.
-Entries queued before sequence numbers existed are counted one by one, up to a bound.
+Every script that adds to the ingest stream (ingest, dead-letter replay) numbers its entries
+from `Keys.ingest_sequence`. Entries queued before sequence numbers existed are counted one by
+one, up to a bound.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from core.stream.lua import ScriptRunner
 # Entries without a sequence number counted at most, per reading (a few milliseconds of Redis).
 LEGACY_COUNT_LIMIT = 10_000
 
-# KEYS = [ingest stream, accepted, high, low, dlq counters]; ARGV = [group, legacy count limit].
-# Returns [accepted, high, low, dlq, pending, unread].
+# KEYS = [ingest stream, accepted, high, low, dlq, replayed counters]; ARGV = [group, legacy count
+# limit]. Returns [accepted, high, low, dlq, replayed, pending, unread].
 _LEDGER_LUA = """
 local function seq_of(fields)
   for i = 1, #fields, 2 do
@@ -37,9 +41,9 @@ local function seq_of(fields)
   end
   return nil
 end
-local counts = redis.call('MGET', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+local counts = redis.call('MGET', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 local out = {}
-for i = 1, 4 do out[i] = tonumber(counts[i]) or 0 end
+for i = 1, 5 do out[i] = tonumber(counts[i]) or 0 end
 local pending, unread = 0, 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local start = '-'
@@ -73,8 +77,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     start = '(' .. chunk[n][1]
   end
 end
-out[5] = pending
-out[6] = unread
+out[6] = pending
+out[7] = unread
 return out
 """
 
@@ -86,8 +90,9 @@ class Ledger:
     accepted: int
     high: int
     low: int
-    dead_lettered: int
+    dead_lettered: int  # in the dead-letter stream now: dead-letterings minus replays
     in_flight: int
+    replayed: int = 0  # sent back from the dead-letter stream, ever
 
     @property
     def balanced(self) -> bool:
@@ -106,13 +111,16 @@ class LedgerReader:
         """Every counter and the in-flight count (unread + pending), read atomically."""
         k = self.keys
         try:
-            accepted, high, low, dlq, pending, unread = self._read(
+            accepted, high, low, dlq, replayed, pending, unread = self._read(
                 [k.ingest_stream, *(k.counter(outcome) for outcome in OUTCOMES)],
                 [k.group, LEGACY_COUNT_LIMIT],
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not read the ledger: {exc}") from exc
-        return Ledger(int(accepted), int(high), int(low), int(dlq), int(pending) + int(unread))
+        in_flight = int(pending) + int(unread)
+        return Ledger(
+            int(accepted), int(high), int(low), int(dlq) - int(replayed), in_flight, int(replayed)
+        )
 
     def backlog(self) -> int:
         """Entries not yet processed by the consumer group: unread plus pending."""

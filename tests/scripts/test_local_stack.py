@@ -50,6 +50,7 @@ class Stack:
             "LOCAL_REDIS_PORT": str(free_port()),
             "WEB_PORT": str(self.web),
             "FLOWER_PORT": str(self.flower),
+            "LOCAL_METRICS_PORT": "0",
             "API_KEYS": "acme:stack-key",
             "FLOWER_BASIC_AUTH": "ops:s3cret-flower",
         }

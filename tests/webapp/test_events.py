@@ -39,13 +39,15 @@ def test_new_event_is_accepted_with_202_and_lands_on_the_stream(
     assert int(fields[b"ingested_at"]) > 0
 
 
-def test_incoming_traceparent_is_kept_on_the_stream_entry(
+def test_incoming_trace_continues_on_the_stream_entry_through_the_send_span(
     client: FlaskClient, redis_client: redis.Redis
 ) -> None:
     parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert post(client, event_body(), headers={"traceparent": parent}).status_code == 202
     [(_, fields)] = redis_client.xrange("events:ingest")
-    assert fields[b"traceparent"].decode() == parent
+    version, trace_id, span_id, _flags = fields[b"traceparent"].decode().split("-")
+    assert (version, trace_id) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736")
+    assert span_id != "00f067aa0ba902b7"  # the producer span's own id, a child of the caller's
 
 
 def test_retry_of_the_same_event_is_a_duplicate_with_the_original_stream_id(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.web_server import GunicornServer
 from tests.factories import event_body
@@ -47,7 +48,8 @@ def test_metrics_add_up_across_gunicorn_workers(live_server: GunicornServer) -> 
     assert status == 200
     assert 'ingest_events_total{outcome="accepted",platform="discord"} 30.0' in text
     assert "ingest_latency_seconds_bucket" in text
-    assert "http_requests_total" in text
+    # prometheus-flask-exporter's own request metrics, summed over the workers too.
+    assert 'flask_http_request_total{method="POST",status="202"} 30.0' in text
 
 
 def test_web_workers_never_load_torch(live_server: GunicornServer) -> None:
@@ -142,3 +144,29 @@ def test_doubled_slashes_get_a_json_404_not_an_html_redirect(
     )
     assert status == 404 and headers["content-type"] == "application/json"
     assert error_of(body) == "not_found"
+
+
+def _series(server: GunicornServer) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every series /metrics exports now: name and labels, without values."""
+    status, text = server.request("GET", "/metrics")
+    assert status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_requests_with_unknown_methods_get_501_and_add_no_metric_series(
+    live_server: GunicornServer,
+) -> None:
+    assert live_server.request("GET", "/healthz")[0] == 200
+    before = _series(live_server)
+    for method in ("XQWERTY", "QWERTYX", "BREW", "PROPFIND"):
+        status, body = live_server.request(method, "/healthz")
+        assert status == 501
+        assert body["error"] == "method_not_implemented"
+    after = _series(live_server)
+    assert after == before
+    methods = {dict(labels).get("method") for _, labels in after} - {None}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
-from core.stream import EventStream, ScreeningStream
+from core.stream import DeadLetters, EventStream, ScreeningStream
 from devtools.redis_server import RedisServer
 from tests.core.stream.test_consumer import decision_for, ingest
 
@@ -63,3 +65,22 @@ def test_entries_without_a_sequence_number_are_counted_one_by_one(
     assert EventStream(redis_client).backlog() == 7
     ledger = stream.ledger()
     assert ledger.in_flight == 7 and ledger.balanced
+
+
+def test_replayed_dead_letters_are_counted_as_unread_among_new_entries(
+    redis_client: redis.Redis,
+) -> None:
+    stream, front = ScreeningStream(redis_client, max_deliveries=1), EventStream(redis_client)
+    stream.ensure_group()
+    ingest(redis_client, 5)
+    stream.read("worker", 2)
+    time.sleep(0.02)
+    assert stream.reclaim("batcher", min_idle_ms=5).dead_lettered == 2
+    assert front.backlog() == 3
+    ingest(redis_client, 3)
+    assert DeadLetters(redis_client).replay().count == 2  # at the end of the stream, with a seq
+    ingest(redis_client, 1)
+    assert front.backlog() == 3 + 3 + 2 + 1
+    ledger = stream.ledger()
+    assert (ledger.dead_lettered, ledger.replayed, ledger.in_flight) == (0, 2, 9)
+    assert ledger.balanced

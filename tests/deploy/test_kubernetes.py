@@ -1,0 +1,264 @@
+"""The Kubernetes manifests: valid offline, secure, and scaling every queue that has work.
+
+Core objects are validated against the Kubernetes API's own schemas (kubernetes-validate,
+strict: an unknown field fails); KEDA's ScaledObjects against the CRD schema kept in
+deploy/k8s/schemas, strictly too. A kind neither knows fails the test rather than passing
+unchecked.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from celeryconfig import screening_queues
+from core.settings import Settings
+from tasks.worker import worker_command
+from tests.factories import ROOT
+
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30.0"
+KEDA_SCHEMA = K8S / "schemas" / "keda-scaledobject-crd.yaml"
+# The metadata each KEDA scaler reads (its reference's parameter lists); a typo in one is
+# otherwise silently ignored by KEDA, since the CRD types metadata as a string map.
+SCALER_METADATA = {
+    "redis": {
+        "address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv",
+        "username", "usernameFromEnv", "passwordFromEnv", "listName", "listLength",
+        "activationListLength", "databaseIndex", "enableTLS", "unsafeSsl",
+    },
+    "redis-streams": {
+        "address", "addressFromEnv", "host", "hostFromEnv", "port", "portFromEnv",
+        "username", "usernameFromEnv", "passwordFromEnv", "stream", "consumerGroup",
+        "pendingEntriesCount", "streamLength", "lagCount", "activationLagCount",
+        "databaseIndex", "enableTLS", "unsafeSsl",
+    },
+}  # fmt: skip
+# Variables in the ConfigMap that are not Settings fields: the libraries' own.
+LIBRARY_VARIABLES = {"HF_HUB_OFFLINE", "HF_HOME", "XDG_CACHE_HOME", "REDIS_ADDRESS"}
+
+
+def manifests() -> list[dict[str, Any]]:
+    """Every object the kustomization applies, in order."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    objects = []
+    for resource in kustomization["resources"]:
+        objects += [doc for doc in yaml.safe_load_all((K8S / resource).read_text()) if doc]
+    return objects
+
+
+def of_kind(kind: str) -> dict[str, dict[str, Any]]:
+    """Objects of one kind by name."""
+    return {o["metadata"]["name"]: o for o in manifests() if o["kind"] == kind}
+
+
+def pod_specs() -> dict[str, dict[str, Any]]:
+    """The pod template spec of each Deployment."""
+    return {name: d["spec"]["template"]["spec"] for name, d in of_kind("Deployment").items()}
+
+
+def deployed_settings() -> Settings:
+    """The Settings the pods read from the ConfigMap."""
+    data = of_kind("ConfigMap")["screening-config"]["data"]
+    fields = {k.lower(): v for k, v in data.items() if k.lower() in Settings.model_fields}
+    return Settings(**fields)
+
+
+def consumed_queues(command: list[str]) -> set[str]:
+    """The queues a container's `python -m tasks.worker ...` consumes, per the launcher."""
+    if command[:3] != ["python", "-m", "tasks.worker"]:
+        return set()
+    args = command[3:]
+    gpu = int(args[args.index("--gpu") + 1]) if "--gpu" in args else None
+    role = "gpu" if gpu is not None else "cpu" if "--cpu" in args else "pipeline"
+    celery, _ = worker_command(role, gpu, 1, "INFO")
+    return set(celery[celery.index("--queues") + 1].split(","))
+
+
+def strict(schema: Any) -> Any:
+    """A copy of an OpenAPI schema that rejects properties it does not name."""
+    schema = copy.deepcopy(schema)
+
+    def tighten(node: Any) -> None:
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                tighten(value)
+        elif isinstance(node, list):
+            for value in node:
+                tighten(value)
+
+    tighten(schema)
+    return schema
+
+
+def keda_validator() -> jsonschema.protocols.Validator:
+    """A validator of ScaledObjects from the CRD's openAPIV3Schema."""
+    crd = yaml.safe_load(KEDA_SCHEMA.read_text())
+    [version] = crd["spec"]["versions"]
+    schema = strict(version["schema"]["openAPIV3Schema"])
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_the_kustomization_lists_every_manifest_and_nothing_missing() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+    assert kustomization["namespace"] == "screening"
+
+
+def test_every_object_validates_strictly_against_its_schema() -> None:
+    validator = keda_validator()
+    for obj in manifests():
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["apiVersion"] == "keda.sh/v1alpha1":
+            assert obj["kind"] == "ScaledObject", f"{name}: no schema for this KEDA kind"
+            errors = [e.message for e in validator.iter_errors(obj)]
+            assert errors == [], name
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name}: {exc.message} at {list(exc.path)}")
+        except kubernetes_validate.SchemaNotFoundError:
+            pytest.fail(f"{name}: no Kubernetes schema for this kind")
+
+
+def test_the_kept_scaledobject_schema_is_a_valid_crd_and_rejects_unknown_fields() -> None:
+    crd = yaml.safe_load(KEDA_SCHEMA.read_text())
+    kubernetes_validate.validate(crd, KUBERNETES_VERSION, strict=True)
+    scaled = of_kind("ScaledObject")["worker-cpu"]
+    typo = copy.deepcopy(scaled)
+    typo["spec"]["maxReplicas"] = 5  # a field of HPAs, not of ScaledObjects
+    assert list(keda_validator().iter_errors(typo))
+
+
+def test_every_trigger_uses_only_metadata_its_scaler_reads() -> None:
+    for name, scaled in of_kind("ScaledObject").items():
+        for trigger in scaled["spec"]["triggers"]:
+            known = SCALER_METADATA[trigger["type"]]
+            assert set(trigger["metadata"]) <= known, (name, set(trigger["metadata"]) - known)
+
+
+def test_every_screening_queue_has_a_deployment_consuming_it_and_a_scaled_object_on_it() -> None:
+    settings = deployed_settings()
+    consumers: dict[str, set[str]] = {}
+    for name, spec in pod_specs().items():
+        for container in spec["containers"]:
+            for queue in consumed_queues(container.get("command", [])):
+                consumers.setdefault(queue, set()).add(name)
+    watched: dict[str, set[str]] = {}
+    for scaled in of_kind("ScaledObject").values():
+        target = scaled["spec"]["scaleTargetRef"]["name"]
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] == "redis":
+                watched.setdefault(trigger["metadata"]["listName"], set()).add(target)
+    queues = screening_queues(settings.gpu_queues)
+    assert queues, "no screening queue is configured"
+    for queue in queues:
+        assert consumers.get(queue), f"no Deployment consumes {queue}"
+        assert watched.get(queue, set()) & consumers[queue], f"nothing scales {queue}'s consumers"
+    # And nothing scales on a queue nobody consumes.
+    assert set(watched) <= set(consumers)
+
+
+def test_queue_triggers_ask_for_workers_before_the_batcher_holds_batches_back() -> None:
+    settings = deployed_settings()
+    for scaled in of_kind("ScaledObject").values():
+        assert scaled["spec"]["minReplicaCount"] >= 1  # a queue needs a live worker to get work
+        for trigger in scaled["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            if trigger["type"] == "redis" and meta["listName"] != "screen.sync":
+                assert int(meta["listLength"]) < settings.queue_batches_per_worker
+
+
+def test_the_pipeline_scales_on_the_ingest_stream_lag_of_its_consumer_group() -> None:
+    settings = deployed_settings()
+    scaled = of_kind("ScaledObject")["pipeline"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "pipeline"
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis-streams"
+    meta = trigger["metadata"]
+    assert meta["stream"] == settings.ingest_stream
+    assert meta["consumerGroup"] == settings.consumer_group
+    assert int(meta["lagCount"]) > 0
+    pipeline = pod_specs()["pipeline"]["containers"][0]
+    assert consumed_queues(pipeline["command"]) == {"pipeline"}
+
+
+def test_web_scales_on_cpu_and_beat_runs_exactly_once() -> None:
+    [hpa] = of_kind("HorizontalPodAutoscaler").values()
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "web",
+    }
+    [metric] = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    beat = of_kind("Deployment")["beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    scaled_targets = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind("ScaledObject").values()}
+    assert "beat" not in scaled_targets and hpa["spec"]["scaleTargetRef"]["name"] != "beat"
+
+
+def test_every_pod_runs_as_non_root_with_probes_requests_and_limits() -> None:
+    for name, spec in pod_specs().items():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0, name
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][kind]), (name, kind)
+        for container in spec["containers"]:
+            assert "livenessProbe" in container, name
+
+
+def test_gpu_workers_take_one_gpu_each_and_cpu_workers_none() -> None:
+    specs = pod_specs()
+    for container in specs["worker-gpu"]["containers"]:
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    for name, spec in specs.items():
+        if name != "worker-gpu":
+            for container in spec["containers"]:
+                assert "nvidia.com/gpu" not in container["resources"]["limits"], name
+
+
+def test_config_comes_from_the_configmap_and_secrets_from_the_secret() -> None:
+    secret_keys = set(of_kind("Secret")["screening-secrets"]["stringData"])
+    assert {"REDIS_URL", "DATABASE_URL", "API_KEYS", "FLOWER_BASIC_AUTH"} <= secret_keys
+    config = of_kind("ConfigMap")["screening-config"]["data"]
+    settings = {name.upper() for name in Settings.model_fields}
+    unknown = {
+        key
+        for key in config
+        if key not in settings and not key.startswith("OTEL_") and key not in LIBRARY_VARIABLES
+    }
+    assert unknown == set()
+    assert not secret_keys & set(config)  # a value lives in one place
+    for name, spec in pod_specs().items():
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            sources = {next(iter(ref.values()))["name"] for ref in container.get("envFrom", [])}
+            assert sources == {"screening-config", "screening-secrets"}, name
+            for variable in container.get("env", []):
+                assert variable["name"] not in secret_keys, (name, variable["name"])
+
+
+@pytest.mark.parametrize("path", sorted(K8S.glob("*.yaml")), ids=lambda p: p.name)
+def test_no_manifest_hard_codes_a_flower_login_on_a_command_line(path: Path) -> None:
+    assert "--basic-auth" not in path.read_text()
