@@ -11,7 +11,7 @@ export TOKENIZERS_PARALLELISM := false
 LOCAL_REDIS_PORT ?= 6390
 export LOCAL_REDIS_PORT
 
-.PHONY: help venv redis run test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo
+.PHONY: help venv redis run test lint format bench bench-ingest bench-screen bench-e2e clean index model eval worker ledger demo
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
@@ -19,6 +19,7 @@ help:
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
 	@echo "make index / eval  build the reference index / measure quality"
+	@echo "make model         retrain the shipped head and blender (writes core/screening/data/model)"
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
 	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
@@ -80,5 +81,9 @@ clean:
 index: venv
 	$(BIN)/python scripts/build_index.py
 
+# Rebuild the shipped trained weights (head, blender, card) from the shipped reference set.
+model: venv
+	$(BIN)/python scripts/train_model.py
+
 eval: venv
-	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(EVAL_ARGS)
+	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(if $(ADAPT),--adapt $(ADAPT)) $(EVAL_ARGS)
