@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPE = (
     "ridge head (L2 1e-2, every source weighted equally) on the embedding; logistic blender "
     "over rules, head, neighbours (k=10) and alt-profanity-check, fit on leave-one-source-out "
-    "signals of up to 3000 rows per source (source- and class-balanced); cut-off maximising the "
+    "signals of up to 1000 rows per source (source- and class-balanced); cut-off maximising the "
     "mean per-source binary macro-F1; logistic category model on the harmful rows"
 )
 

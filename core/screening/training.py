@@ -34,7 +34,7 @@ HEAD_REGULARISATION = 1e-2
 BLENDER_REGULARISATION = 1.0
 # Out-of-fold rows per source for the blender: it has a dozen weights, so a few thousand rows of
 # each source pin them down, and the neighbour searches stay cheap.
-ROWS_PER_SOURCE = 3000
+ROWS_PER_SOURCE = 1000
 NEIGHBOURS = 10
 SHARPNESS = 20.0
 THRESHOLD_GRID = np.round(np.linspace(0.2, 0.8, 61), 3)
