@@ -35,6 +35,8 @@ BLENDER_REGULARISATION = 1.0
 # Out-of-fold rows per source for the blender: it has a dozen weights, so a few thousand rows of
 # each source pin them down, and the neighbour searches stay cheap.
 ROWS_PER_SOURCE = 1000
+# Harmful rows per category and random half for the category model.
+CATEGORY_ROWS = 600
 NEIGHBOURS = 10
 SHARPNESS = 20.0
 THRESHOLD_GRID = np.round(np.linspace(0.2, 0.8, 61), 3)
@@ -147,6 +149,56 @@ def out_of_fold(
     return np.concatenate(chosen), _stack(parts)
 
 
+def category_signals(
+    data: TrainingData, seed: int = SEED, rows_per_category: int = CATEGORY_ROWS
+) -> tuple[npt.NDArray[np.int64], Signals]:
+    """Signals of harmful rows from a head and index built on the other random half.
+
+    Each category comes mostly from one source (SEXUAL only from openai_moderation), so leaving
+    sources out would hide the category itself from the head; a random split keeps every
+    category on both sides, which is what naming the category needs.
+    """
+    rng = np.random.default_rng(seed + 1)
+    half = rng.integers(0, 2, len(data.labels))
+    chosen, parts = [], []
+    for side in (0, 1):
+        others = np.flatnonzero(half != side)
+        stats = HeadStatistics(
+            data.vectors[others],
+            data.labels[others],
+            data.sources[others].tolist(),
+            len(CATEGORIES),
+        )
+        head = stats.solve(stats.sources, HEAD_REGULARISATION)
+        index = ReferenceIndex(
+            data.vectors[others],
+            [str(i) for i in others],
+            [CATEGORIES[i] for i in data.labels[others]],
+        )
+        rows = np.sort(
+            np.concatenate(
+                [
+                    rng.permutation(np.flatnonzero((half == side) & (data.labels == label)))[
+                        :rows_per_category
+                    ]
+                    for label in HARMFUL_COLUMNS
+                ]
+            )
+        )
+        part = data.select(rows)
+        parts.append(
+            Signals(
+                part.rule_per_category,
+                part.rule_overall,
+                head.scores(part.vectors),
+                neighbour_signals(index, part.vectors),
+                part.profanity,
+            )
+        )
+        chosen.append(rows)
+    return np.concatenate(chosen), _stack(parts)
+
+
 def _stack(parts: Sequence[Signals]) -> Signals:
     """Signals of several batches as one."""
     return Signals(
@@ -179,10 +231,32 @@ def balanced_weights(groups: npt.NDArray[np.str_], truth: npt.NDArray[np.bool_])
     return result
 
 
+def fit_categories(
+    rows: npt.NDArray[np.int64], signals: Signals, data: TrainingData
+) -> tuple[Vectors, Vectors]:
+    """The category model: softmax weights over the harmful categories, source-balanced."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = data.labels[rows]
+    features = signals.category_features()
+    if len(set(labels.tolist())) < 2:  # nothing to tell apart: the one category always wins
+        weights = np.zeros((features.shape[1], len(HARMFUL_COLUMNS)), dtype=np.float32)
+        bias = np.full(len(HARMFUL_COLUMNS), -30.0, dtype=np.float32)
+        bias[[HARMFUL_COLUMNS.index(int(label)) for label in set(labels.tolist())]] = 0.0
+        return weights, bias
+    model = LogisticRegression(C=BLENDER_REGULARISATION, max_iter=3000)
+    groups = data.sources[rows]
+    model.fit(features, labels, sample_weight=balanced_weights(groups, np.zeros(len(rows), bool)))
+    return _softmax_arrays(model, features)
+
+
 def fit_blender(
-    signals: Signals, labels: npt.NDArray[np.int64], groups: npt.NDArray[np.str_]
+    signals: Signals,
+    labels: npt.NDArray[np.int64],
+    groups: npt.NDArray[np.str_],
+    data_for_categories: TrainingData,
 ) -> tuple[Blender, dict[str, float]]:
-    """Fit the blend, its cut-off and the category model on out-of-fold signals."""
+    """Fit the blend and its cut-off on out-of-fold signals, and the category model."""
     from sklearn.linear_model import LogisticRegression
 
     truth = labels != LOW
@@ -198,14 +272,9 @@ def fit_blender(
         )
 
     threshold = max(THRESHOLD_GRID, key=mean_f1)
-    harmful = np.flatnonzero(truth)
-    category = LogisticRegression(C=BLENDER_REGULARISATION, max_iter=3000)
-    category.fit(
-        signals.rows(harmful).category_features(),
-        labels[harmful],
-        sample_weight=balanced_weights(groups[harmful], np.zeros(len(harmful), dtype=bool)),
+    category_weights, category_bias = fit_categories(
+        *category_signals(data_for_categories), data_for_categories
     )
-    category_weights, category_bias = _softmax_arrays(category, signals.category_features())
     blender = Blender(
         binary.coef_[0].astype(np.float32),
         float(binary.intercept_[0]),
@@ -241,7 +310,7 @@ def train(data: TrainingData, seed: int = SEED) -> TrainedModel:
     """The whole recipe: out-of-fold signals, the blender on them, the head on everything."""
     rows, signals = out_of_fold(data, seed)
     groups = _groups(data, seed)[rows]
-    blender, per_group = fit_blender(signals, data.labels[rows], groups)
+    blender, per_group = fit_blender(signals, data.labels[rows], groups, data)
     stats = HeadStatistics(data.vectors, data.labels, data.sources.tolist(), len(CATEGORIES))
     head = stats.solve(stats.sources, HEAD_REGULARISATION)
     metrics = {
