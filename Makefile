@@ -20,7 +20,7 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis tools run chaos test lint format bench bench-ingest bench-screen bench-e2e clean index eval worker ledger demo load replay-dlq
+.PHONY: help venv redis tools run chaos test lint format bench bench-ingest bench-screen bench-e2e clean index model eval worker ledger demo load replay-dlq
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
@@ -31,6 +31,7 @@ help:
 	@echo "make load          Locust against a running system; reports under var/load/"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
 	@echo "make index / eval  build the reference index / measure quality"
+	@echo "make model         retrain the shipped head and blender (writes core/screening/data/model)"
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
 	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
@@ -111,5 +112,9 @@ clean:
 index: venv
 	$(BIN)/python scripts/build_index.py
 
+# Rebuild the shipped trained weights (head, blender, card) from the shipped reference set.
+model: venv
+	$(BIN)/python scripts/train_model.py
+
 eval: venv
-	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(EVAL_ARGS)
+	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(if $(ADAPT),--adapt $(ADAPT)) $(EVAL_ARGS)

@@ -273,6 +273,12 @@ class Decision(BaseModel):
     similar: list[Neighbor]
     heuristic_score: float = Field(ge=0, le=1)
     embedding_score: float = Field(ge=0, le=1)
+    signals: dict[str, float] = Field(
+        default_factory=dict,
+        description="each signal's contribution to the harmful log-odds: rules, head, "
+        "neighbours, profanity_model, examples (runtime-added) and bias; they add up to "
+        "logit(risk_score)",
+    )
     model: str
     version: str = Field(description="hash of the rules, thresholds and reference set in use")
     ingested_at: datetime | None = None

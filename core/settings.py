@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     reference_path: Path | None = Field(None, description="labelled examples CSV; shipped set")
     rules_path: Path | None = Field(None, description="rules file; the shipped one by default")
     rules_reload_s: float = Field(2.0, ge=0, description="how often workers check the rules file")
-    scoring_path: Path | None = Field(None, description="blend and thresholds; shipped default")
+    scoring_path: Path | None = Field(None, description="thresholds and examples; shipped default")
+    trained_model_path: Path | None = Field(
+        None, description="directory of the trained head, blender and card; shipped default"
+    )
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
 
     # Pipeline (Celery workers, batcher, decisions)
