@@ -23,10 +23,11 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis postgres tools run test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index eval worker ledger demo load replay-dlq migrate export-reviews
+.PHONY: help venv redis postgres tools run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
+	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight, and the archive"
 	@echo "make replay-dlq    send dead-lettered events back through screening, once each"
@@ -35,6 +36,7 @@ help:
 	@echo "make migrate       migrate the archive database at DATABASE_URL to the latest schema"
 	@echo "make worker GPU=0  one screening worker pinned to GPU 0 (no GPU=: a CPU worker)"
 	@echo "make index / eval  build the reference index / measure quality"
+	@echo "make model         retrain the shipped head and blender (writes core/screening/data/model)"
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
 	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
@@ -61,7 +63,10 @@ tools:
 	@scripts/ensure-tool.sh docker-compose
 
 run: venv redis postgres index
-	$(BIN)/python -m scripts.local_stack
+	$(BIN)/python -m scripts.local_stack --exit-with-parent
+
+chaos: venv redis postgres index
+	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -118,7 +123,7 @@ export-reviews: venv
 	$(BIN)/python scripts/export_reviews.py $(if $(OUT),--out $(OUT))
 
 migrate: venv
-	$(BIN)/alembic upgrade head
+	$(BIN)/python scripts/migrate.py
 
 clean:
 	rm -rf var/prometheus .pytest_cache .mypy_cache .ruff_cache
@@ -126,5 +131,9 @@ clean:
 index: venv
 	$(BIN)/python scripts/build_index.py
 
+# Rebuild the shipped trained weights (head, blender, card) from the shipped reference set.
+model: venv
+	$(BIN)/python scripts/train_model.py
+
 eval: venv
-	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(EVAL_ARGS)
+	$(BIN)/python scripts/evaluate.py $(if $(DATA),--data $(DATA)) $(if $(REPORT),--report $(REPORT)) $(if $(ADAPT),--adapt $(ADAPT)) $(EVAL_ARGS)

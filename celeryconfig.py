@@ -16,6 +16,7 @@ CPU_QUEUE = "screen.cpu"
 SYNC_QUEUE = "screen.sync"
 PIPELINE_QUEUE = "pipeline"
 SCREEN_QUEUE_PREFIX = "screen."
+BROKER_TRANSPORT = "tasks.broker:Transport"
 
 
 def gpu_queue(index: int) -> str:
@@ -56,8 +57,12 @@ def from_settings(settings: Settings) -> dict[str, Any]:
     """Celery settings for this deployment."""
     names = queue_names(settings.gpu_queues)
     tick = settings.drain_interval_s
+    broker = settings.celery_broker_url or settings.redis_url
+    scheme = broker.partition("://")[0]
     return {
-        "broker_url": settings.celery_broker_url or settings.redis_url,
+        "broker_url": broker,
+        # kombu's Redis transport with a fix for workers dying on a Redis restart (tasks.broker).
+        **({"broker_transport": BROKER_TRANSPORT} if scheme in ("redis", "rediss") else {}),
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_queues": [Queue(name) for name in names],
@@ -73,6 +78,10 @@ def from_settings(settings: Settings) -> dict[str, Any]:
         # the stream's own pending list is the second safety net (see core.consumer).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # On a lost broker connection, running batches finish (their decisions need only the
+        # streams' Redis, and what they cannot write stays pending for the reclaimer) rather
+        # than being killed halfway; saying so also silences Celery's deprecation warning.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_prefetch_multiplier": 1,
         "broker_transport_options": {"visibility_timeout": settings.task_visibility_timeout_s},
         "broker_connection_retry_on_startup": True,

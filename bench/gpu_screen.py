@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from core.screening.artifacts import source_balanced_weights
+from core.screening.bundle import ModelBundle
 from core.screening.embedding import load_embedder
 from core.screening.engine import ScreeningEngine, ScreenItem
-from core.screening.head import LinearHead, head_features
 from core.screening.normalize import normalize
 from core.screening.reference import ReferenceIndex, ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile, RuleSet
@@ -87,21 +86,17 @@ def measure_encoders(
 def build_engine(
     embedder: Any, reference: ReferenceSet, examples: int, seed: int = 0
 ) -> ScreeningEngine:
-    """An engine over a random sample of the reference set, its head trained here."""
+    """An engine over a random sample of the reference set, with the shipped head and blender."""
     rng = np.random.default_rng(seed)
     sample = reference.select(rng.random(len(reference)) < examples / len(reference))
     vectors = embedder.encode([normalize(t) for t in sample.texts])
-    _, per, _ = _rule_parts(sample.texts)
-    head = LinearHead.fit(
-        head_features(vectors, per),
-        sample.label_indices(),
-        7,
-        sample_weight=source_balanced_weights(sample.sources),
-    )
+    bundle = ModelBundle.load()
     return ScreeningEngine(
         embedder,
         index=ReferenceIndex(vectors, sample.ids, sample.labels),
-        head=head,
+        head=bundle.head,
+        blender=bundle.blender,
+        profanity=bundle.profanity,
         rules=RuleFile(DEFAULT_RULES_PATH),
         scoring=ScoringConfig.load(DEFAULT_SCORING_PATH),
         reference_digest="bench",

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 # from the dead-letter stream, so both only grow and their difference is what the DLQ holds.
 Outcome = Literal["accepted", "high", "low", "dlq", "replayed"]
 OUTCOMES: tuple[Outcome, ...] = ("accepted", "high", "low", "dlq", "replayed")
-# The tenant of everything that carries none (API keys without a tenant, older entries).
-DEFAULT_TENANT = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +62,26 @@ class Keys:
 
     # ------------------------------------------------------------------ per event
 
-    def dedup(self, platform: str, event_id: str) -> str:
+    def dedup(self, tenant: str, platform: str, event_id: str) -> str:
         """Idempotency record of one event identity: content hash, stream id, ingest time."""
-        return f"{self.prefix}:dedup:{platform}:{event_id}"
+        return f"{self.prefix}:dedup:{tenant}:{platform}:{event_id}"
 
-    def decision(self, platform: str, event_id: str) -> str:
-        """Stored decision of an event, written by workers and read by the lookup API."""
-        return f"{self.prefix}:decision:{platform}:{event_id}"
+    def decision(self, tenant: str, platform: str, event_id: str) -> str:
+        """Outcome record of an event (its decision, or why it was dead-lettered), written by
+        workers and read by the lookup API."""
+        return f"{self.prefix}:decision:{tenant}:{platform}:{event_id}"
 
     def failure(self, stream_id: str) -> str:
         """Why screening an ingest entry last failed, for its dead-letter record."""
         return f"{self.prefix}:failure:{stream_id}"
 
     # ------------------------------------------------------------------ counters
+
+    @property
+    def ingest_sequence(self) -> str:
+        """How many entries were ever added to the ingest stream; each entry's `seq` field is
+        this count once it is added (every script that adds an entry moves it)."""
+        return f"{self.prefix}:count:ingest-seq"
 
     def counter(self, outcome: Outcome) -> str:
         """Ledger counter of an outcome: accepted, high, low, dlq or replayed."""
@@ -97,6 +102,11 @@ class Keys:
     def rate_bucket(self, key_digest: str) -> str:
         """Token bucket of one API key (named by a digest: the key never reaches Redis)."""
         return f"{self.prefix}:rate:{key_digest}"
+
+    def sync_request(self, token: str) -> str:
+        """What a synchronous screening request asks a worker to screen (its texts live here,
+        not in the task, so the broker never holds them)."""
+        return f"{self.prefix}:sync-request:{token}"
 
     def sync_reply(self, token: str) -> str:
         """List a synchronous screening request waits on for its worker's answer."""

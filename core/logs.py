@@ -37,6 +37,10 @@ def configure_logging(level: str = "INFO") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Celery and the others pass exc_info tuples (Celery's with billiard's picklable
+                # traceback); render them as text like structlog's own lines, not as reprs.
+                structlog.processors.StackInfoRenderer(),
+                structlog.processors.format_exc_info,
                 structlog.processors.JSONRenderer(),
             ],
         )

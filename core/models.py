@@ -20,12 +20,22 @@ from pydantic import (
 
 MAX_CONTENT_CHARS = 10_000
 MAX_METADATA_BYTES = 16 * 1024
+# Deep enough for any real metadata, and far below the nesting the JSON parsers (orjson's 254
+# levels on output, pydantic's 200 on input) refuse: what the front door accepts, workers read.
+MAX_METADATA_DEPTH = 32
+# JSON integers outside the 64-bit range reach Python as floats, silently losing digits, so
+# metadata refuses numbers this large in magnitude (send such values as strings).
+MAX_METADATA_NUMBER = 2**63
 MAX_BATCH_EVENTS = 500
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
+
+
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[A-Za-z0-9._\-]{1,64}$"
 
 
 class Platform(StrEnum):
@@ -92,7 +102,10 @@ def _parse_timestamp(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"is not a real date and time ({exc})") from None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC (years 1 to 9999)") from None
 
 
 def _not_in_future(value: datetime) -> datetime:
@@ -109,10 +122,31 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _check_metadata_values(value: dict[str, Any]) -> None:
+    """Refuse metadata nested deeper than MAX_METADATA_DEPTH or holding numbers past 64 bits."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"is nested more than {MAX_METADATA_DEPTH} levels deep")
+        children: list[Any] = []
+        for container in level:
+            children.extend(container.values() if isinstance(container, dict) else container)
+        for child in children:
+            if isinstance(child, float) and not -MAX_METADATA_NUMBER < child < MAX_METADATA_NUMBER:
+                raise ValueError(
+                    "holds a number beyond 64 bits, which JSON parsers do not keep exactly; "
+                    "send it as a string"
+                )
+        level = [child for child in children if isinstance(child, (dict, list))]
+
+
 def _canonical_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """Bound metadata to 16 KiB and sort its keys so equal content serialises equally."""
     if value is None:
         return None
+    _check_metadata_values(value)
     try:
         encoded = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:
@@ -239,6 +273,7 @@ class Decision(BaseModel):
 
     event_id: str | None = None
     platform: Platform | None = None
+    tenant: str = Field(DEFAULT_TENANT, description="the tenant whose API key sent the event")
     risk_score: float = Field(ge=0, le=1)
     category: Category
     category_scores: dict[Category, float]
@@ -247,6 +282,12 @@ class Decision(BaseModel):
     similar: list[Neighbor]
     heuristic_score: float = Field(ge=0, le=1)
     embedding_score: float = Field(ge=0, le=1)
+    signals: dict[str, float] = Field(
+        default_factory=dict,
+        description="each signal's contribution to the harmful log-odds: rules, head, "
+        "neighbours, profanity_model, examples (runtime-added) and bias; they add up to "
+        "logit(risk_score)",
+    )
     model: str
     version: str = Field(description="hash of the rules, thresholds and reference set in use")
     ingested_at: datetime | None = None
@@ -257,14 +298,17 @@ class Decision(BaseModel):
 
 
 class EventState(BaseModel):
-    """What the lookup API knows of an event: queued, or screened with its decision."""
+    """What the lookup API knows of an event: queued, screened with its decision, or
+    dead-lettered with the reason (never the event's content)."""
 
     platform: Platform
     event_id: str
-    state: Literal["queued", "screened"]
+    tenant: str = DEFAULT_TENANT
+    state: Literal["queued", "screened", "dead_lettered"]
     stream_id: str
     ingested_at: datetime
     decision: Decision | None = None
+    reason: str | None = Field(None, description="why screening gave up (dead_lettered only)")
 
 
 class ScreenTexts(BaseModel):

@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     reference_path: Path | None = Field(None, description="labelled examples CSV; shipped set")
     rules_path: Path | None = Field(None, description="rules file; the shipped one by default")
     rules_reload_s: float = Field(2.0, ge=0, description="how often workers check the rules file")
-    scoring_path: Path | None = Field(None, description="blend and thresholds; shipped default")
+    scoring_path: Path | None = Field(None, description="thresholds and examples; shipped default")
+    trained_model_path: Path | None = Field(
+        None, description="directory of the trained head, blender and card; shipped default"
+    )
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
 
     # Pipeline (Celery workers, batcher, decisions)
@@ -85,7 +88,12 @@ class Settings(BaseSettings):
     worker_metrics_dir: Path | None = Field(
         None, description="where worker processes write metrics; <VAR_DIR>/prometheus by default"
     )
-    flower_basic_auth: str = Field("admin:admin", description="user:password for Flower")
+    flower_basic_auth: str | None = Field(
+        None, description="user:password for Flower; generated and printed once when unset"
+    )
+    flower_basic_auth_file: Path | None = Field(
+        None, description="a file whose first line is Flower's user:password (a mounted secret)"
+    )
     flower_port: int = Field(5555, ge=1, le=65535)
     # Archive (PostgreSQL), moderator reviews, user history
     database_url: str | None = Field(

@@ -4,6 +4,8 @@ import os
 import shutil
 from typing import Any
 
+import orjson
+from gunicorn import util
 from prometheus_client import multiprocess
 
 from core.settings import Settings
@@ -22,6 +24,27 @@ timeout = 30
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+
+def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Write one of gunicorn's own error answers with the API's JSON error body.
+
+    Requests gunicorn refuses before the app sees them (a request line or headers too long, a
+    malformed Content-Length) are answered by `gunicorn.util.write_error`, whose body is an
+    HTML page; gunicorn 27 has no setting or hook for it, so this replaces that function (its
+    workers call it through the module at the moment of the error).
+    """
+    body = orjson.dumps(
+        {"error": reason.lower().replace(" ", "_"), "message": f"{reason}: {mesg}"[:300]}
+    )
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+util.write_error = _json_error
 
 
 def on_starting(server: object) -> None:

@@ -6,7 +6,8 @@ rather than detached by `pg_ctl start`: `pg_ctl` puts the postmaster in a sessio
 the death of the caller's whole process group would not reach it. As a child it is told to shut
 down fast (SIGINT, what `pg_ctl stop -m fast` sends) when the caller stops it, and by the kernel
 (a parent-death signal) when the caller dies without a chance to, so no PostgreSQL outlives the
-`make run` or test session that started it.
+`make run` or test session that started it. `make run` supervises it as one of its programs
+(`program()`); tests and benchmarks start and stop it themselves (`start()`, `stop()`).
 
 PostgreSQL refuses to run as root; run as root, the cluster belongs to the `postgres` system user
 that Debian's package creates, and its programs run as that user.
@@ -15,7 +16,7 @@ that Debian's package creates, and its programs run as that user.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import glob
 import os
 import pwd
@@ -23,15 +24,16 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
 from devtools.redis_server import free_port
+from devtools.supervisor import Program, die_with_parent
 
 SUPERUSER = "postgres"
 DATABASE = "screening"
-_PR_SET_PDEATHSIG = 1
 
 
 def bin_dir() -> Path:
@@ -49,12 +51,6 @@ def bin_dir() -> Path:
             "or set DATABASE_URL to a PostgreSQL you run"
         )
     return Path(versions[-1]).parent
-
-
-def _die_with_parent() -> None:
-    """In the child: ask the kernel for SIGINT (fast shutdown) when the parent dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 class PostgresServer:
@@ -117,9 +113,8 @@ class PostgresServer:
         )  # fmt: skip
         return True
 
-    def start(self) -> None:
-        """Initialise if needed, start the server, wait until it answers, create the database."""
-        self.initialise()
+    def command(self) -> list[str]:
+        """The postgres command line: this cluster, this port, TCP on 127.0.0.1 only."""
         args = [
             str(self.bin_dir / "postgres"),
             "-D", str(self.data_dir),
@@ -132,27 +127,58 @@ class PostgresServer:
         if not self.durable:  # tests and benchmarks' throwaway clusters: no fsync
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             args += ["-c", "full_page_writes=off"]
+        return args
+
+    def answers(self) -> bool:
+        """Whether the server accepts connections now."""
+        try:
+            with psycopg.connect(self._dsn("postgres"), connect_timeout=2, autocommit=True):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def program(self, prepare: Callable[[], None] = lambda: None) -> Program:
+        """The server as a supervised program: ready once it answers, has the `screening`
+        database and `prepare()` (a migration, say) has run; stopped fast, as in stop()."""
+
+        def ready() -> bool:
+            if not self.answers():
+                return False
+            self.create_database()
+            prepare()
+            return True
+
+        self.initialise()
+        return Program(
+            "postgres",
+            self.command(),
+            ready=ready,
+            user=self.user,
+            stop_signal=signal.SIGINT,
+            log=self.log_path,
+        )
+
+    def start(self) -> None:
+        """Initialise if needed, start the server, wait until it answers, create the database."""
+        self.initialise()
         log = self.log_path.open("ab")
-        # Own session: Ctrl-C at a terminal reaches the supervisor, which stops us in order.
+        # Own session: Ctrl-C at a terminal reaches the caller, which stops us in order.
         self.process = subprocess.Popen(
-            args,
+            self.command(),
             user=self.user,
             cwd="/",
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl must run in the child
+            # prctl must run in the child, after the switch to `user` (which would clear it).
+            preexec_fn=functools.partial(die_with_parent, signal.SIGINT),  # noqa: PLW1509
         )
         log.close()
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with psycopg.connect(self._dsn("postgres"), connect_timeout=2, autocommit=True):
-                    break
-            except psycopg.OperationalError as exc:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"postgres did not start:\n{self.log_tail()}") from exc
-                time.sleep(0.1)
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not start:\n{self.log_tail()}")
+            time.sleep(0.1)
         self.create_database()
 
     def create_database(self, name: str = DATABASE) -> None:

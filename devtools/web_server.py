@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +14,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from core.ingest.apikeys import ApiKey
 from devtools.redis_server import free_port
+from devtools.supervisor import child_pids
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +79,7 @@ class GunicornServer:
         """Send one request; return the status and the decoded JSON (or text) body."""
         data = json.dumps(body).encode() if body is not None else None
         all_headers = {
-            "X-API-Key": self.env["API_KEYS"].split(",")[0],
+            "X-API-Key": ApiKey.parse(self.env["API_KEYS"].split(",")[0]).key,
             "Content-Type": "application/json",
             **(headers or {}),
         }
@@ -92,18 +96,21 @@ class GunicornServer:
         except ValueError:
             return status, raw.decode()
 
+    def raw(self, request: bytes, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+        """Send bytes as they are (for requests no HTTP client would build); return the status,
+        the headers (lower-case names) and the body of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            body = response.read()
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, headers, body
+
     def worker_pids(self) -> list[int]:
         """Pids of the gunicorn worker processes (children of the master)."""
         assert self.process is not None
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        return child_pids(self.process.pid)
 
     def stop(self) -> None:
         """Stop gunicorn gracefully."""

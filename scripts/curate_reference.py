@@ -33,6 +33,7 @@ SHIPPED = {
     "scamspot_instagram": "MIT",
     "tg_spam": "MIT",
     "edos": "CC0 1.0",
+    "topical_chat": "CDLA-Sharing-1.0; citation requested",
 }
 
 

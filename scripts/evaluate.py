@@ -1,11 +1,17 @@
-"""`make eval`: measure the screening engine's quality.
+"""`make eval`: measure the screening engine's quality against the targets, in one report.
 
-    make eval                                  held-out split + leave-one-source-out + obfuscation
+    make eval                                  held-out split, leave-one-source-out over every
+                                               shared source, obfuscation, targets
+    make eval EVAL_ARGS=--adapt-curve          also few-shot curves (K = 0, 10, 25, 50, 100
+                                               runtime examples per label) per source left out
     make eval DATA=file.csv REPORT=out.json    the shipped engine on any CSV with text,label
+    make eval DATA=file.csv ADAPT=25           first add 25 rows per label of the file (seeded,
+                                               stratified) as runtime examples, then measure on
+                                               the remaining rows only
 
-Leave-one-source-out trains on every redistributable source but one and tests on that one (and
-tests on the sources we may not ship with the engine trained on all that we ship): it is the
-figure that predicts quality on traffic from places we have no data from. Both modes also run
+Leave-one-source-out trains the whole recipe (head, blender, index) on every redistributable
+source but one and tests on that one; sources we may not ship are always left out. It is the
+figure that predicts quality on traffic from places we have no data from. Every mode also runs
 alt-profanity-check on the same rows as a peer.
 """
 
@@ -23,29 +29,25 @@ import numpy as np
 
 from core.logs import configure_logging
 from core.models import Category
-from core.quality import crossval, obfuscation
+from core.quality import crossval, obfuscation, targets
 from core.quality.evaluation import (
+    LabelledTexts,
     format_table,
     peer_predictions,
     read_labelled_csv,
     read_shared_sources,
     report,
 )
+from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.embedding import load_embedder
-from core.screening.engine import ScreenItem, load_engine
+from core.screening.engine import ScreeningEngine, ScreenItem, load_engine
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile
 from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {
-    "accuracy": 0.90,
-    "macro_f1": 0.85,
-    "peer_margin": 0.10,
-    "spam_recall": 0.90,
-    "obfuscation": 0.90,
-}
+CURVE_KS = (0, 10, 25, 50, 100)
 
 
 def say(text: str = "") -> None:
@@ -54,12 +56,34 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def evaluate_file(settings: Settings, data_path: Path, report_path: Path | None) -> dict[str, Any]:
-    """Run the shipped engine on one labelled CSV."""
+def evaluate_file(
+    settings: Settings, data_path: Path, report_path: Path | None, adapt: int
+) -> dict[str, Any]:
+    """Run the shipped engine on one labelled CSV, optionally after K examples per label."""
     data = read_labelled_csv(data_path)
     engine = load_engine(settings)
-    predicted = crossval.screen_all(engine, data.texts)
-    result = report(data, predicted, peer_predictions(data.texts))
+    tenant = crossval.ADAPT_TENANT if adapt else None
+    keep = np.ones(len(data), dtype=bool)
+    if adapt:
+        chosen = crossval.adapt_sample(data.labels, adapt)
+        engine.add_examples(
+            [data.texts[i] for i in chosen],
+            [data.labels[i] for i in chosen],
+            [f"{data_path.name}:{i}" for i in chosen],
+            tenant=tenant,
+        )
+        keep[chosen] = False
+    test = data.select(keep)
+    predicted = [
+        decision.category
+        for start in range(0, len(test), crossval.BATCH)
+        for decision in engine.screen(
+            [ScreenItem(text=t, tenant=tenant) for t in test.texts[start : start + crossval.BATCH]]
+        )
+    ]
+    result = report(test, predicted, peer_predictions(test.texts))
+    if adapt:
+        result["adapt"] = {"k": adapt, "added": int((~keep).sum())}
     say(format_table(str(data_path), result))
     if report_path:
         report_path.write_text(json.dumps(result, indent=2))
@@ -90,8 +114,43 @@ def obfuscation_suite(engine: Any, texts: list[str], limit: int) -> dict[str, An
     return {"examples": len(chosen), "kept_overall": round(overall, 4), "kept_by_rewrite": per}
 
 
-def evaluate_shared(settings: Settings, shared: Path, tune: bool, limit: int) -> dict[str, Any]:
-    """Held-out split, leave-one-source-out and the obfuscation suite on the shared data."""
+def flagged_share(predicted: list[Category]) -> float:
+    """The share of texts the engine calls harmful."""
+    return round(float(np.mean([c is not Category.LOW_RISK for c in predicted])), 4)
+
+
+def adapt_curve(
+    engine: ScreeningEngine, test: LabelledTexts, analysis: Any, peer: np.ndarray
+) -> dict[str, Any]:
+    """Quality on a left-out source after K of its examples per label, for each K.
+
+    Every K is measured on the same rows: those outside the largest sample (samples are nested).
+    """
+    largest = crossval.adapt_sample(test.labels, max(CURVE_KS))
+    rows = np.setdiff1d(np.arange(len(test)), largest)
+    remaining = test.select(np.isin(np.arange(len(test)), rows))
+    curve: dict[str, Any] = {}
+    for k in CURVE_KS:
+        examples = crossval.adapt_sample(test.labels, k)
+        predicted = crossval.adapted(engine, analysis, examples, test.labels, rows=rows)
+        point = report(remaining, predicted, peer[rows])
+        truth = remaining.labels
+        spam = [p for t, p in zip(truth, predicted, strict=True) if t is Category.SPAM]
+        benign = [p for t, p in zip(truth, predicted, strict=True) if t is Category.LOW_RISK]
+        curve[str(k)] = {
+            "added": len(examples),
+            "binary": point["binary"],
+            "peer_macro_f1": point["peer"]["binary"]["macro_f1"],
+            "spam_recall": round(float(np.mean([p is Category.SPAM for p in spam])), 4)
+            if spam
+            else None,
+            "benign_flagged": flagged_share(benign) if benign else None,
+        }
+    return curve
+
+
+def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -> dict[str, Any]:
+    """Held-out split, leave-one-source-out, obfuscation and (optionally) few-shot curves."""
     started = time.monotonic()
     data = read_shared_sources(shared)
     trainable = set(ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH).sources)
@@ -107,86 +166,90 @@ def evaluate_shared(settings: Settings, shared: Path, tune: bool, limit: int) ->
     lookup = crossval.LookupEmbedder(embedder, data.texts, vectors)
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH)
     scoring = ScoringConfig.load(settings.scoring_path or DEFAULT_SCORING_PATH)
+    profanity = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH).profanity
+    prepared = crossval.prepare(data, vectors, rules, profanity)
     say(
         f"{len(data)} labelled texts from {len(set(data.sources))} sources; trained on "
         f"{sorted(trainable)}; model {embedder.name}; scoring {scoring.version}"
     )
 
     holdout = crossval.stratified_holdout(data, trainable)
-    engine = crossval.fold_engine(holdout, data, lookup, rules, scoring)
+    engine = crossval.fold_engine(
+        holdout, data, prepared, embedder=lookup, profanity=profanity, rules=rules, scoring=scoring
+    )
     test = data.select(holdout.test)
+    predicted = crossval.categories(engine, crossval.analyse_all(engine, test.texts))
     result: dict[str, Any] = {
         "model": embedder.name,
         "scoring": scoring.model_dump(mode="json"),
-        "holdout": report(
-            test, crossval.screen_all(engine, test.texts), peer_predictions(test.texts)
-        ),
+        "holdout": report(test, predicted, peer_predictions(test.texts)),
     }
     say(format_table("held-out split (20%, stratified, seed 0)", result["holdout"]))
-
     harmful = [
-        t
-        for t, label in zip(test.texts, test.labels, strict=True)
-        if label is not Category.LOW_RISK
+        t for t, c in zip(test.texts, test.labels, strict=True) if c is not Category.LOW_RISK
     ]
     result["obfuscation"] = obfuscation_suite(engine, harmful, limit)
     say(f"obfuscation: {result['obfuscation']}")
 
     loso: dict[str, Any] = {}
-    analyses = []
+    curves: dict[str, Any] = {}
     for fold in crossval.leave_one_source_out(data, trainable):
-        if tune:
-            fold_test, analysis = crossval.analyse_fold(fold, data, lookup, rules, scoring)
-            analyses.append((fold_test, analysis))
-            predicted = [
-                Category(crossval.CATEGORY_NAMES[i])
-                for i in analysis.score(scoring, [None] * len(fold_test)).category
-            ]
-        else:
-            fold_test, predicted = crossval.run_fold(fold, data, lookup, rules, scoring)
-        loso[fold.name] = report(fold_test, predicted, peer_predictions(fold_test.texts))
+        engine = crossval.fold_engine(
+            fold, data, prepared, embedder=lookup, profanity=profanity, rules=rules, scoring=scoring
+        )
+        fold_test = data.select(fold.test)
+        analysis = crossval.analyse_all(engine, fold_test.texts)
+        predicted = crossval.categories(engine, analysis)
+        peer = peer_predictions(fold_test.texts)
+        loso[fold.name] = report(fold_test, predicted, peer)
+        loso[fold.name]["flagged"] = flagged_share(predicted)
         say(format_table(f"leave-one-source-out: {fold.name}", loso[fold.name]))
+        if curve:
+            curves[fold.name] = adapt_curve(engine, fold_test, analysis, peer)
     result["leave_one_source_out"] = loso
-    result["leave_one_source_out_summary"] = crossval.summarise(loso)
-    result["spam_recall_when_source_left_out"] = {
-        name: r["per_category"]["SPAM"]["recall"]
-        for name, r in loso.items()
-        if r["per_category"].get("SPAM", {}).get("support")
+    f1s = [r["binary"]["macro_f1"] for r in loso.values()]
+    result["leave_one_source_out_summary"] = {
+        "sources": len(loso),
+        "mean_macro_f1": round(float(np.mean(f1s)), 4),
+        "worst_macro_f1": round(float(np.min(f1s)), 4),
+        "peer_mean_macro_f1": round(
+            float(np.mean([r["peer"]["binary"]["macro_f1"] for r in loso.values()])), 4
+        ),
     }
-    result["targets"] = check_targets(result)
-    if tune:
-        ranked = crossval.tune(analyses, scoring)
-        result["tuning"] = [
-            {"mean_macro_f1": round(f1, 4), "mean_accuracy": round(acc, 4),
-             "rules_weight": c.rules_weight, "head_weight": c.head_weight, "any": c.thresholds.any}
-            for f1, acc, c in ranked[:10]
-        ]  # fmt: skip
-        say("best blends on leave-one-source-out (mean macro-F1, mean accuracy, config):")
-        for row in result["tuning"]:
-            say(f"  {row}")
-    say(f"summary: {result['leave_one_source_out_summary']}")
-    say(f"spam recall when its source is left out: {result['spam_recall_when_source_left_out']}")
-    say(f"targets: {json.dumps(result['targets'])}")
+    if curve:
+        result["adapt_curve"] = curves
+    result["targets"] = targets.check(result)
+    say(summary_table(result))
     say(f"({time.monotonic() - started:.0f} s)")
     return result
 
 
-def check_targets(result: dict[str, Any]) -> dict[str, Any]:
-    """Which of the issue's quality targets are met."""
-    loso = result["leave_one_source_out"]
-    worst_accuracy = min(r["binary"]["accuracy"] for r in loso.values())
-    worst_f1 = min(r["binary"]["macro_f1"] for r in loso.values())
-    margin = min(r["binary"]["macro_f1"] - r["peer"]["binary"]["macro_f1"] for r in loso.values())
-    spam = result["spam_recall_when_source_left_out"]
-    return {
-        "loso_worst_accuracy": [worst_accuracy, worst_accuracy >= TARGETS["accuracy"]],
-        "loso_worst_macro_f1": [worst_f1, worst_f1 >= TARGETS["macro_f1"]],
-        "loso_min_margin_over_peer": [round(margin, 4), margin >= TARGETS["peer_margin"]],
-        "spam_recall_left_out_min": [min(spam.values()) if spam else None,
-                                     bool(spam) and min(spam.values()) >= TARGETS["spam_recall"]],
-        "obfuscation_kept": [result["obfuscation"]["kept_overall"],
-                             result["obfuscation"]["kept_overall"] >= TARGETS["obfuscation"]],
-    }  # fmt: skip
+def summary_table(result: dict[str, Any]) -> str:
+    """Leave-one-source-out per source next to the peer, the curves, and the targets."""
+    curves = result.get("adapt_curve", {})
+    header = f"{'source left out':<20} {'n':>6} {'ours':>6} {'peer':>6} {'flagged':>8}"
+    if curves:
+        header += "   macro-F1 at K=" + "/".join(str(k) for k in CURVE_KS)
+    lines = [header]
+    for name, r in result["leave_one_source_out"].items():
+        line = (
+            f"{name:<20} {r['n']:>6} {r['binary']['macro_f1']:>6.3f} "
+            f"{r['peer']['binary']['macro_f1']:>6.3f} {r['flagged']:>8.3f}"
+        )
+        if name in curves:
+            line += "   " + " ".join(
+                f"{curves[name][str(k)]['binary']['macro_f1']:.3f}" for k in CURVE_KS
+            )
+        lines.append(line)
+    summary = result["leave_one_source_out_summary"]
+    lines.append(
+        f"{'mean':<20} {'':>6} {summary['mean_macro_f1']:>6.3f} "
+        f"{summary['peer_mean_macro_f1']:>6.3f}   worst {summary['worst_macro_f1']:.3f}"
+    )
+    lines.append("targets:")
+    for name, (value, met) in result["targets"].items():
+        lines.append(f"  {'met ' if met else 'MISS'}  {name:<45} {value}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -202,15 +265,22 @@ def main() -> None:
         default=Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data")),
         help="the shared labelled data directory (default ../shared/data)",
     )
-    parser.add_argument("--tune", action="store_true", help="also rank blends and thresholds")
+    parser.add_argument(
+        "--adapt", type=int, default=0, help="with --data: add K examples per label first"
+    )
+    parser.add_argument(
+        "--adapt-curve", action="store_true", help="few-shot curves per source left out"
+    )
     parser.add_argument("--obfuscation-examples", type=int, default=300)
     options = parser.parse_args()
     settings = Settings()
     configure_logging("WARNING")
     if options.data:
-        evaluate_file(settings, options.data, options.report)
+        evaluate_file(settings, options.data, options.report, options.adapt)
         return
-    result = evaluate_shared(settings, options.shared, options.tune, options.obfuscation_examples)
+    result = evaluate_shared(
+        settings, options.shared, options.adapt_curve, options.obfuscation_examples
+    )
     path = options.report or settings.var_dir / "eval" / "report.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))

@@ -11,6 +11,7 @@ than ARCHIVE_RETENTION_DAYS and makes sure this month's and next month's exist.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,8 +61,11 @@ def archive() -> dict[str, int]:
                 break
             pending = False
             continue
-        archived += writer.write(_rows(batch))
+        rows = _rows(batch)
+        archived += writer.write(rows)
         feed.ack(batch)  # only now: the rows are committed
+        for outcome, count in Counter(row["outcome"] for row in rows).items():
+            current.batcher_metrics.archived.labels(outcome).inc(count)
     if archived:
         log.info("archived", rows=archived)
     return {"archived": archived}

@@ -1,11 +1,11 @@
 """Beat-ticked tasks that feed the screening queues from the ingest stream.
 
 `drain` reads new entries through the consumer group for up to one beat interval, in batches,
-and sends each batch to the chosen queue; it stops reading when no live queue has room, so the
-backlog waits in the durable stream rather than in broker lists. Two overlapping ticks are
-safe: a consumer-group read hands each entry to one reader only. `reclaim` takes back entries
-whose worker died or failed (idle past the timeout) and dispatches them again, or dead-letters
-them after too many deliveries; it also trims acknowledged entries.
+and sends each batch (its stream ids only) to the chosen queue; it stops reading when no live
+queue has room, so the backlog waits in the durable stream rather than in broker lists. Two
+overlapping ticks are safe: a consumer-group read hands each entry to one reader only.
+`reclaim` takes back entries whose worker died or failed (idle past the timeout) and dispatches
+them again, or dead-letters them after too many deliveries; it also trims acknowledged entries.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ READ, CLAIM = "XREADGROUP", "XCLAIM"  # how a batch was taken from the consumer 
 
 
 def dispatch(entries: list[Entry], queue: str, operation: str, started_ns: int) -> None:
-    """Send one batch of entries to a screening queue, inside the batch's receive span.
+    """Send one batch to a screening queue, inside the batch's receive span: its stream ids only
+    (the worker reads the events from the stream, so the broker never holds their content).
 
     The span links to each entry's trace, and the task continues the span's own trace (Celery's
     instrumentation puts it in the task's headers), so each event's trace reaches its decision.
@@ -35,7 +36,7 @@ def dispatch(entries: list[Entry], queue: str, operation: str, started_ns: int) 
     current = runtime()
     traceparents = [entry.traceparent for entry in entries]
     with current.spans.receive(traceparents, operation, started_ns):
-        screen_batch.apply_async(args=[[entry.to_list() for entry in entries]], queue=queue)
+        screen_batch.apply_async(args=[[entry.stream_id for entry in entries]], queue=queue)
     source = "new" if operation == READ else "reclaimed"
     current.batcher_metrics.dispatched.labels(queue, source).inc(len(entries))
 

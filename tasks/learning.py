@@ -3,7 +3,8 @@
 A worker that starts rebuilds them from the archive (the latest verdict of every reviewed
 event), then reads the labels stream on from where the stream stood before that rebuild; before
 each screening call it applies the labels published since, looking at most once every
-REVIEW_PROPAGATION_S. An example id seen again takes the newer label.
+REVIEW_PROPAGATION_S. Each review is an example of its tenant's only; an example id seen
+again (a later review of the same event) takes the newer label.
 """
 
 from __future__ import annotations
@@ -75,14 +76,16 @@ class LiveExamples:
 
     @staticmethod
     def _apply(engine: ScreeningEngine, labels: Sequence[Label]) -> int:
-        """Add labelled texts to the engine: the one place reviews reach add_examples."""
-        if not labels:
-            return 0
-        # The `tenant` parameter of add_examples (tenant-scoped examples) is not there yet: pass
-        # `tenant=[label.tenant ...]` here once it is; until then every example is global.
-        engine.add_examples(
-            [label.text for label in labels],
-            [Category(label.label) for label in labels],
-            [label.example_id for label in labels],
-        )
+        """Add labelled texts to the engine, each for its own tenant only (a review by one
+        tenant never moves another's decisions): the one place reviews reach add_examples."""
+        by_tenant: dict[str, list[Label]] = {}
+        for label in labels:
+            by_tenant.setdefault(label.tenant, []).append(label)
+        for tenant, own in by_tenant.items():
+            engine.add_examples(
+                [label.text for label in own],
+                [Category(label.label) for label in own],
+                [label.example_id for label in own],
+                tenant=tenant,
+            )
         return len(labels)

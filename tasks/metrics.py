@@ -173,7 +173,7 @@ class ScreeningMetrics:
 
 
 class BatcherMetrics:
-    """What the batcher and reclaimer record as they feed the screening queues."""
+    """What the batcher, reclaimer and archiver record on the pipeline worker."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.dispatched = Counter(
@@ -186,5 +186,11 @@ class BatcherMetrics:
             "pipeline_drain_waits_total",
             "Times the batcher found no live screening queue with room and left events in the "
             "stream.",
+            registry=registry,
+        )
+        self.archived = Counter(
+            "pipeline_archived_rows_total",
+            "Decisions and dead letters committed to the archive, by outcome (high, low, dlq).",
+            ["outcome"],
             registry=registry,
         )

@@ -94,6 +94,20 @@ def postgres_server() -> Iterator[PostgresServer]:
     shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture()
+def stack_dir() -> Iterator[Path]:
+    """A directory for a whole stack's files (its VAR_DIR), embedded PostgreSQL included.
+
+    Like the session's PostgreSQL, it lives under the system's temp directory rather than
+    pytest's: run as root, the stack's PostgreSQL runs as the `postgres` user, which cannot
+    enter pytest's private temp directories.
+    """
+    path = Path(tempfile.mkdtemp(prefix="screening-stack-"))
+    path.chmod(0o711)  # enterable (not listable) by the postgres user, for var/postgres
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def empty_archive(server: PostgresServer) -> None:
     """Remove every archived decision and review."""
     dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=screening"

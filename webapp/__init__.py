@@ -18,6 +18,8 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings) -> Flask:
     """Build the web app for these settings; Redis is contacted on the first request."""
     app = Flask(__name__)
+    # `//v1/events` is an unknown path (a JSON 404), not a redirect with werkzeug's HTML body.
+    app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["RETRY_AFTER_S"] = settings.retry_after_s
     services = Services(settings)

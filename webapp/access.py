@@ -41,8 +41,8 @@ def presented_key(headers: Headers) -> str | None:
     return None
 
 
-def authenticate(services: Services, headers: Headers) -> str:
-    """Check the request's API key and its rate limit; return the key's fingerprint."""
+def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
+    """Check the request's API key and its rate limit; return its tenant and fingerprint."""
     key = presented_key(headers)
     if key is None:
         raise ApiError(
@@ -51,7 +51,8 @@ def authenticate(services: Services, headers: Headers) -> str:
             "missing API key: send X-API-Key or Authorization: Bearer",
             headers=_CHALLENGE,
         )
-    if not services.key_ring.matches(key):
+    tenant = services.key_ring.tenant_of(key)
+    if tenant is None:
         raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
     limiter = services.rate_limiter
     if limiter is not None:
@@ -63,7 +64,7 @@ def authenticate(services: Services, headers: Headers) -> str:
                 "too many requests for this API key",
                 headers={"Retry-After": str(decision.retry_after_s)},
             )
-    return fingerprint(key)
+    return tenant, fingerprint(key)
 
 
 def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
@@ -79,7 +80,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         context.request_id = request_id_from(headers)
         # Unknown paths and methods get their 404/405 rather than a 401.
         if req.routing_exception is None and req.endpoint not in _PUBLIC_ENDPOINTS:
-            context.key_id = authenticate(services, headers)
+            context.tenant, context.key_id = authenticate(services, headers)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -98,6 +99,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
             status=status,
             duration_ms=round(seconds * 1000, 3),
             key_id=context.get("key_id"),
+            tenant=context.get("tenant"),
             events=context.get("event_count"),
         )
         return response

@@ -21,7 +21,6 @@ from core.archive import (
     user_history,
 )
 from core.errors import StoreUnavailable
-from core.keys import DEFAULT_TENANT
 from core.models import Platform
 from core.stream import Label
 from webapp.bodies import read_json
@@ -33,8 +32,8 @@ _PLATFORMS = frozenset(p.value for p in Platform)
 
 
 def tenant() -> str:
-    """The tenant of the request's API key: the one place the archive endpoints read it."""
-    return str(g.get("tenant") or DEFAULT_TENANT)
+    """The tenant of the request's API key (every archive endpoint needs a key)."""
+    return str(g.tenant)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -90,7 +89,8 @@ class ArchiveRoutes:
         platform = _platform(platform)
         if "\x00" in event_id:  # never an event id (see Event.event_id)
             raise ApiError(404, "not_found", "no such event")
-        body = read_json(request, self.services.settings.max_decompressed_bytes)
+        settings = self.services.settings
+        body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
         try:
             verdict = ReviewRequest.model_validate(body)
         except ValidationError as exc:
@@ -108,7 +108,7 @@ class ArchiveRoutes:
                 note=verdict.note,
             )
         except UnknownEvent:
-            if self.services.stream.lookup(Platform(platform), event_id) is None:
+            if self.services.stream.lookup(tenant(), Platform(platform), event_id) is None:
                 message = f"no event {platform}/{event_id} is known"
                 raise ApiError(404, "not_found", message) from None
             raise ApiError(

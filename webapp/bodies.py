@@ -7,8 +7,11 @@ from typing import Any
 
 import orjson
 from flask import Request
+from gunicorn.http.errors import ParseException
 
 from webapp.errors import ApiError
+
+_READ_SIZE = 64 * 1024
 
 
 def _check_content_type(request: Request) -> None:
@@ -40,11 +43,43 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def read_json(request: Request, max_decompressed: int) -> Any:
+def read_body(request: Request, limit: int) -> bytes:
+    """The body as sent, at most `limit` bytes: 413 past it, 400 when its framing is broken.
+
+    Under a server that frames the body itself (gunicorn sets `wsgi.input_terminated`, and
+    decodes chunked bodies), the body is read here up to one byte past the limit: werkzeug's
+    own reader stops at MAX_CONTENT_LENGTH without looking for more, so a 2 MiB chunked event
+    was cut at 1 MiB and accepted (202) instead of refused.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    environ = request.environ
+    stream = environ["wsgi.input"] if environ.get("wsgi.input_terminated") else request.stream
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            part = stream.read(min(_READ_SIZE, limit + 1 - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except (ParseException, OSError, ValueError) as exc:
+        # gunicorn raises its ParseException family (InvalidChunkSize, ...) for a malformed
+        # chunked body, and NoMoreData (an OSError) for one that ends early.
+        raise ApiError(
+            400, "malformed_body", f"the request body is malformed: {type(exc).__name__}"
+        ) from None
+    if size > limit:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    return b"".join(parts)
+
+
+def read_json(request: Request, max_body: int, max_decompressed: int) -> Any:
     """Return the parsed JSON body, or raise the 4xx that names what is wrong with it."""
     _check_content_type(request)
-    # get_data enforces MAX_CONTENT_LENGTH (413) on the bytes as sent, chunked or not.
-    data = request.get_data(cache=False)
+    data = read_body(request, max_body)
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding == "gzip":
         data = gunzip(data, max_decompressed)

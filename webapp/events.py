@@ -44,6 +44,11 @@ class EventRoutes:
         self.metrics = metrics
         self.settings = services.settings
 
+    def body(self) -> Any:
+        """The request's JSON body, within the configured size limits."""
+        settings = self.settings
+        return read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+
     def admit(self) -> None:
         """Refuse new events with 503 while the backlog is past its high-water mark."""
         monitor = self.services.backlog
@@ -63,13 +68,15 @@ class EventRoutes:
         self.admit()
         with self.services.spans.send(len(events)) as span:
             # The send span's context is what the entries carry to the screening side.
-            results = self.services.stream.ingest(events, g.request_id, current_traceparent())
+            results = self.services.stream.ingest(
+                events, g.request_id, current_traceparent(), tenant=g.tenant
+            )
             self.services.spans.sent(span, [result.stream_id for result in results])
         return results
 
     def submit_event(self) -> Response:
         """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""
-        body = read_json(request, self.settings.max_decompressed_bytes)
+        body = self.body()
         try:
             event = Event.model_validate(body)
         except ValidationError as exc:
@@ -97,7 +104,7 @@ class EventRoutes:
 
     def submit_batch(self) -> Response:
         """Validate each item on its own and queue the valid ones; one result per item."""
-        body = read_json(request, self.settings.max_decompressed_bytes)
+        body = self.body()
         try:
             batch = BatchRequest.model_validate(body)
         except ValidationError as exc:
@@ -137,7 +144,7 @@ class EventRoutes:
         """Return the state of a known event, 404 otherwise."""
         if platform not in _PLATFORMS:
             raise ApiError(404, "not_found", f"unknown platform {platform!r}")
-        state = self.services.stream.lookup(Platform(platform), event_id)
+        state = self.services.stream.lookup(g.tenant, Platform(platform), event_id)
         if state is None:
             raise ApiError(404, "not_found", f"no event {platform}/{event_id} is known")
         return _json(state.model_dump_json(), 200)

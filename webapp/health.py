@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import orjson
 import redis
+import structlog
 from flask import Blueprint, Response
 
 from core.errors import StoreUnavailable
 from webapp.services import Services
+
+log = structlog.get_logger(__name__)
 
 
 def _answer(body: dict[str, object], status: int) -> Response:
@@ -31,7 +34,9 @@ def blueprint(services: Services) -> Blueprint:
             services.client.ping()
             level = services.backlog.level()
         except (redis.RedisError, StoreUnavailable) as exc:
-            return _answer({"status": "unavailable", "reason": f"redis: {exc}"}, 503)
+            # Where Redis lives is for the logs, not for whoever can reach the probe.
+            log.warning("not_ready", error=str(exc))
+            return _answer({"status": "unavailable", "reason": "redis unreachable"}, 503)
         body = {"backlog": level, "threshold": services.backlog.threshold}
         if services.backlog.overloaded(level):
             return _answer({"status": "overloaded", **body}, 503)

@@ -24,6 +24,8 @@ from core.models import (
     Event,
     EventAccepted,
     EventState,
+    ScreenResponse,
+    ScreenTexts,
 )
 
 bp = Blueprint("openapi", __name__)
@@ -35,7 +37,9 @@ _ERRORS = {
     "415": "not application/json in UTF-8, or an unsupported Content-Encoding",
     "422": "invalid fields, each named in `errors`",
     "429": "rate limit of this API key passed; see Retry-After",
+    "502": "the screening worker failed on this input",
     "503": "backlog over its limit or Redis unreachable; see Retry-After",
+    "504": "no screening worker answered in SCREEN_SYNC_TIMEOUT_S",
 }
 _ARCHIVE_ERRORS = ("401", "429", "503")
 
@@ -142,6 +146,8 @@ def document() -> dict[str, Any]:
         EventAccepted,
         EventState,
         ErrorResponse,
+        ScreenTexts,
+        ScreenResponse,
         DecisionPage,
         UserHistoryReport,
         ReviewRequest,
@@ -221,6 +227,26 @@ def document() -> dict[str, Any]:
                             "content": _json_content(ErrorResponse),
                         },
                         **_errors("401", "429", "503"),
+                    },
+                }
+            },
+            "/v1/screen": {
+                "post": {
+                    "summary": "Screen texts (or one event) now; nothing is queued or stored",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"oneOf": [_ref(ScreenTexts), _ref(Event)]}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "one decision per text, in order",
+                            "content": _json_content(ScreenResponse),
+                        },
+                        **_errors("400", "401", "413", "415", "422", "429", "502", "503", "504"),
                     },
                 }
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -9,7 +10,7 @@ import kombu.exceptions
 import orjson
 import redis
 import structlog
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from pydantic import ValidationError
 
 from celeryconfig import SYNC_QUEUE
@@ -23,14 +24,14 @@ SCREEN_TASK = "tasks.screening.screen_sync"
 log = structlog.get_logger(__name__)
 
 
-def _items(body: Any, limit: int) -> list[dict[str, Any]]:
+def _items(body: Any, limit: int, tenant: str) -> list[dict[str, Any]]:
     """The texts to screen: `{"texts": [...]}` or one event; 422 naming what is wrong."""
     try:
         if isinstance(body, dict) and "texts" in body:
             texts = ScreenTexts.model_validate(body).texts
             if len(texts) > limit:
                 raise ApiError(422, "validation_failed", f"at most {limit} texts per request")
-            return [{"text": text} for text in texts]
+            return [{"text": text, "tenant": tenant} for text in texts]
         event = Event.model_validate(body)
     except ValidationError as exc:
         raise ApiError(
@@ -42,6 +43,7 @@ def _items(body: Any, limit: int) -> list[dict[str, Any]]:
             "event_id": event.event_id,
             "platform": event.platform.value,
             "user_id": event.user_id,
+            "tenant": tenant,
         }
     ]
 
@@ -54,21 +56,26 @@ def blueprint(services: Services) -> Blueprint:
     @bp.post("/v1/screen")
     def screen() -> Response:
         """Screen texts now; 504 when no worker answers within SCREEN_SYNC_TIMEOUT_S."""
-        body = read_json(request, settings.max_decompressed_bytes)
-        items = _items(body, settings.screen_sync_max_texts)
+        body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+        items = _items(body, settings.screen_sync_max_texts, g.tenant)
         timeout = settings.screen_sync_timeout_s
-        # The worker pushes its answer to a list only this request waits on (BLPOP), so the
-        # web app needs no Celery result backend and holds no subscription after a timeout.
-        reply_key = services.keys.sync_reply(os.urandom(16).hex())
+        # The texts wait in a Redis key that expires with the request, and the task carries only
+        # its token, so the broker and Flower never hold them. The worker pushes its answer to a
+        # list only this request waits on (BLPOP): no Celery result backend, and nothing held
+        # after a timeout.
+        token = os.urandom(16).hex()
+        keys = services.keys
         try:
-            # Expiring with the wait: a worker that finds the task later skips it.
-            services.celery.send_task(
-                SCREEN_TASK, args=[items, reply_key], queue=SYNC_QUEUE, expires=timeout
+            services.client.set(
+                keys.sync_request(token), orjson.dumps(items), ex=math.ceil(timeout) + 1
             )
-            reply = services.sync_redis.blpop([reply_key], timeout=timeout)
+            # Expiring with the wait: a worker that finds the task later skips it.
+            services.celery.send_task(SCREEN_TASK, args=[token], queue=SYNC_QUEUE, expires=timeout)
+            reply = services.sync_redis.blpop([keys.sync_reply(token)], timeout=timeout)
         except (kombu.exceptions.OperationalError, redis.RedisError, ConnectionError) as exc:
+            log.warning("sync_broker_unavailable", error=str(exc))  # where it is: logs only
             raise ApiError(
-                503, "broker_unavailable", f"cannot reach the task broker: {exc}",
+                503, "broker_unavailable", "cannot reach the task broker; retry later",
                 headers={"Retry-After": str(settings.retry_after_s)},
             ) from None  # fmt: skip
         if reply is None:

@@ -22,7 +22,7 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.key_ring = KeyRing(settings.effective_api_keys)
+        self.key_ring = KeyRing.from_entries(settings.effective_api_keys)
         self.keys = Keys.from_settings(settings)
 
     @cached_property

@@ -21,7 +21,7 @@ from core.archive.records import (
     UserHistoryReport,
 )
 from core.archive.reviews import LabelledExample, add_review, export_rows, latest_examples
-from core.archive.rows import UnreadableEntry, build_row, tenant_of
+from core.archive.rows import UnreadableEntry, build_row
 from core.archive.store import (
     DecisionWriter,
     drop_expired,
@@ -53,7 +53,6 @@ __all__ = [
     "list_decisions",
     "open_archive",
     "prepare_months",
-    "tenant_of",
     "totals_by_outcome",
     "user_history",
 ]

@@ -1,8 +1,10 @@
 """Archive rows from the entries of the high, low and dead-letter streams.
 
-A high or low entry carries the decision receipt, the event, the request id and the trace
-context; a dead-letter entry the event, the reason and the number of deliveries. Every entry
-carries the id of its ingest-stream entry, whose time part is when the event was accepted.
+A high or low entry carries the decision receipt, the event, the request id, the trace context
+and the tenant; a dead-letter entry the event, the reason, the number of deliveries and when the
+event was queued. Every entry carries the id of its ingest-stream entry, whose time part is when
+the event was accepted; a replayed event's entries also carry the id it was first accepted
+under (`replayed_from`), which keys its row.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
-from core.keys import DEFAULT_TENANT
+from core.models import DEFAULT_TENANT
 
 Outcome = Literal["high", "low", "dlq"]
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -22,18 +24,6 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 
 class UnreadableEntry(ValueError):
     """A stream entry that holds no archivable event (never written by this service)."""
-
-
-def tenant_of(fields: Mapping[str, str], *documents: Mapping[str, Any]) -> str:
-    """The tenant of an entry: its own field, else the decision's or event's, else the default.
-
-    The one place the archive decides a tenant: entries written before tenants existed (or by
-    deployments without them) belong to the default tenant.
-    """
-    tenant = fields.get("tenant")
-    for document in documents:
-        tenant = tenant or document.get("tenant")
-    return str(tenant) if tenant else DEFAULT_TENANT
 
 
 def trace_id(traceparent: str) -> str | None:
@@ -80,7 +70,9 @@ def _row(outcome: Outcome, entry_id: str, fields: Mapping[str, str]) -> dict[str
         row: dict[str, Any] = {
             "platform": event["platform"],
             "event_id": event["event_id"],
-            "accepted_at": stream_time(stream_id),
+            # A replayed event keeps the row of its first acceptance: its new outcome replaces
+            # the dead-letter one (see core.stream.deadletters).
+            "accepted_at": stream_time(fields.get("replayed_from") or stream_id),
             "stream_id": stream_id,
             "outcome": outcome,
             "user_id": event["user_id"],
@@ -94,10 +86,16 @@ def _row(outcome: Outcome, entry_id: str, fields: Mapping[str, str]) -> dict[str
         }
     except (KeyError, ValueError, TypeError) as exc:
         raise UnreadableEntry(f"{outcome} entry {entry_id}: {type(exc).__name__}: {exc}") from exc
-    row["tenant"] = tenant_of(fields, receipt or {}, event)
+    # Entries written before tenants existed belong to the default tenant.
+    row["tenant"] = fields.get("tenant") or DEFAULT_TENANT
     if receipt is None:
+        ingested_ms = fields.get("ingested_at", "")
         row.update(
-            ingested_at=None,
+            ingested_at=(
+                datetime.fromtimestamp(int(ingested_ms) / 1000, UTC)
+                if ingested_ms.isdigit()
+                else None
+            ),
             decided_at=stream_time(entry_id),  # when it was dead-lettered
             category=None,
             route=None,

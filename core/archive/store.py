@@ -3,7 +3,8 @@
 Writes are batched: one transaction per batch, whose rows are copied (COPY) into a temporary
 staging table and moved into the decisions table by one INSERT ... SELECT ... ON CONFLICT DO
 UPDATE. The conflict target is the row's key, so writing a batch again (a redelivery after a
-crash between commit and acknowledgement) changes nothing.
+crash between commit and acknowledgement) changes nothing, and a replayed dead letter's new
+outcome replaces its dead-letter row (both are keyed by the first acceptance).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, column, create_engine, func, select, table
+from sqlalchemy import Connection, Engine, column, create_engine, func, or_, select, table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -89,7 +90,15 @@ class DecisionWriter:
         staging = table(_STAGING, *(column(name) for name in WRITTEN))
         statement = pg_insert(DecisionRow).from_select(list(WRITTEN), select(*staging.c))
         updates = {name: statement.excluded[name] for name in WRITTEN if name not in KEY}
-        self._upsert = statement.on_conflict_do_update(index_elements=list(KEY), set_=updates)
+        # A later outcome replaces an earlier one (a replayed dead letter's decision replaces
+        # its dead-letter row), never the reverse, whichever order overlapping writers commit.
+        later = or_(
+            DecisionRow.decided_at.is_(None),
+            statement.excluded.decided_at >= DecisionRow.decided_at,
+        )
+        self._upsert = statement.on_conflict_do_update(
+            index_elements=list(KEY), set_=updates, where=later
+        )
         self._staging_ddl = (
             f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
             f"(LIKE {DecisionRow.__tablename__} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"

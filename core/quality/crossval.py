@@ -1,40 +1,43 @@
 """Held-out and leave-one-source-out evaluation of the real engine, without re-embedding.
 
-Every text is embedded once (and the vectors cached on disk); each fold then builds its own
-reference index and head from the training rows' vectors and screens the test rows through the
-very same ScreeningEngine.screen the workers run, with an embedder that looks vectors up.
+Every text is embedded once (and the vectors cached on disk), and the rules and the profanity
+model run once per text; each fold then trains the real recipe (`core.screening.training`) on
+its training rows only, builds its own reference index, and screens its test rows through the
+very same `ScreeningEngine.analyse` and scoring the workers run, with an embedder that looks
+vectors up. Few-shot curves reuse a fold's analysis: runtime examples adjust it exactly as in
+`ScreeningEngine.screen`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
 from core.models import CATEGORIES, Category
-from core.quality.evaluation import LabelledTexts, binary_metrics
-from core.screening.artifacts import embed_reference, train_head
+from core.quality.evaluation import LabelledTexts
+from core.screening.artifacts import embed_reference
 from core.screening.embedding import Embedder
 from core.screening.embedding.cache import normalise_text
 from core.screening.engine import Analysis, ScreeningEngine, ScreenItem
-from core.screening.head import LinearHead
+from core.screening.examples import RuntimeExamples
 from core.screening.normalize import normalize
+from core.screening.profanity import ProfanityModel
 from core.screening.reference import ReferenceIndex, ReferenceSet
 from core.screening.rules import RuleFile
-from core.screening.scoring import ScoringConfig
+from core.screening.scoring import ScoringConfig, score
+from core.screening.training import TrainingData, train
 
 log = structlog.get_logger(__name__)
 
-CATEGORY_NAMES = [category.value for category in CATEGORIES]
-
 Vectors = npt.NDArray[np.float32]
 BATCH = 100
+ADAPT_TENANT = "adapt"
 
 
 class LookupEmbedder:
@@ -116,124 +119,144 @@ def stratified_holdout(
     return Fold("holdout", allowed & ~test, test)
 
 
+def as_reference(data: LabelledTexts, rows: npt.NDArray[np.int64] | None = None) -> ReferenceSet:
+    """Rows of labelled texts as a reference set (ids are row numbers)."""
+    chosen = np.arange(len(data)) if rows is None else rows
+    return ReferenceSet(
+        [f"row:{i}" for i in chosen],
+        [data.texts[i] for i in chosen],
+        [data.labels[i] for i in chosen],
+        [data.sources[i] for i in chosen],
+    )
+
+
+def prepare(
+    data: LabelledTexts, vectors: Vectors, rules: RuleFile, profanity: ProfanityModel
+) -> TrainingData:
+    """Rules and profanity of every text, once, for every fold's training."""
+    return TrainingData.prepare(as_reference(data), vectors, rules.current(), profanity)
+
+
 def fold_engine(
     fold: Fold,
     data: LabelledTexts,
+    prepared: TrainingData,
+    *,
     embedder: LookupEmbedder,
+    profanity: ProfanityModel,
     rules: RuleFile,
     scoring: ScoringConfig,
 ) -> ScreeningEngine:
-    """An engine whose reference index and head know only the fold's training rows."""
+    """An engine whose head, blender and reference index know only the fold's training rows."""
     rows = np.flatnonzero(fold.train)
-    reference = ReferenceSet(
-        [f"row:{i}" for i in rows],
-        [data.texts[i] for i in rows],
-        [data.labels[i] for i in rows],
-        [data.sources[i] for i in rows],
-    )
-    vectors = embedder.encode([normalize(text) for text in reference.texts])
-    head: LinearHead = train_head(vectors, reference, rules.current())
-    index = ReferenceIndex(vectors, reference.ids, reference.labels)
+    model = train(prepared.select(rows))
+    reference = as_reference(data, rows)
     return ScreeningEngine(
         embedder,
-        index=index,
-        head=head,
+        index=ReferenceIndex(prepared.vectors[rows], reference.ids, reference.labels),
+        head=model.head,
+        blender=model.blender,
+        profanity=profanity,
         rules=rules,
         scoring=scoring,
         reference_digest=f"fold:{fold.name}",
+        model_version=f"fold:{fold.name}",
     )
 
 
-def screen_all(
-    engine: ScreeningEngine, texts: Sequence[str], progress: Callable[[int], None] | None = None
-) -> list[Category]:
+def analyse_all(
+    engine: ScreeningEngine, texts: Sequence[str], tenant: str | None = None
+) -> Analysis:
+    """The engine's analysis of every text, in batches of 100 as workers screen them."""
+    parts = [
+        engine.analyse([ScreenItem(text=t, tenant=tenant) for t in texts[start : start + BATCH]])
+        for start in range(0, len(texts), BATCH)
+    ]
+    return Analysis(
+        [hits for part in parts for hits in part.hits],
+        type(parts[0].signals)(
+            *(
+                np.concatenate([getattr(p.signals, name) for p in parts])
+                for name in type(parts[0].signals).__dataclass_fields__
+            )
+        ),
+        np.concatenate([p.base_log_odds for p in parts]),
+        type(parts[0].adjustment)(
+            np.concatenate([p.adjustment.log_odds for p in parts]),
+            np.concatenate([p.adjustment.category_probs for p in parts]),
+            np.concatenate([p.adjustment.shift for p in parts]),
+            [shown for p in parts for shown in p.adjustment.shown],
+        ),
+        {
+            name: np.concatenate([p.contributions[name] for p in parts])
+            for name in parts[0].contributions
+        },
+        [shown for p in parts for shown in p.shown],
+        np.concatenate([p.vectors for p in parts]),
+    )
+
+
+def categories(engine: ScreeningEngine, analysis: Analysis) -> list[Category]:
+    """The category the engine names for each analysed text."""
+    scores = analysis.score(engine.scoring, [None] * len(analysis.base_log_odds))
+    return [CATEGORIES[int(i)] for i in scores.category]
+
+
+def screen_all(engine: ScreeningEngine, texts: Sequence[str]) -> list[Category]:
     """The engine's category for every text, screened in batches of 100 as workers do."""
     found: list[Category] = []
     for start in range(0, len(texts), BATCH):
         batch = [ScreenItem(text=text) for text in texts[start : start + BATCH]]
         found += [decision.category for decision in engine.screen(batch)]
-        if progress:
-            progress(len(found))
     return found
 
 
-def run_fold(
-    fold: Fold,
-    data: LabelledTexts,
-    embedder: LookupEmbedder,
-    rules: RuleFile,
-    scoring: ScoringConfig,
-) -> tuple[LabelledTexts, list[Category]]:
-    """Train on the fold's training rows, then screen its test rows."""
-    engine = fold_engine(fold, data, embedder, rules, scoring)
-    test = data.select(fold.test)
-    predicted = screen_all(engine, test.texts)
-    log.info("fold_done", fold=fold.name, train=int(fold.train.sum()), test=len(test))
-    return test, predicted
+def adapt_sample(
+    labels: Sequence[Category], k: int, seed: int = 0, cap: float = 0.5
+) -> npt.NDArray[np.int64]:
+    """Up to k rows per label (never more than `cap` of a label's rows), seeded; nested in k."""
+    rng = np.random.default_rng(seed)
+    names = np.array([label.value for label in labels])
+    chosen = []
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero(names == name)
+        chosen.append(rng.permutation(rows)[: min(k, int(len(rows) * cap))])
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
-def summarise(results: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean binary accuracy and macro-F1 over folds (each fold counts once)."""
-    return {
-        "mean_accuracy": round(
-            float(np.mean([r["binary"]["accuracy"] for r in results.values()])), 4
-        ),
-        "mean_macro_f1": round(
-            float(np.mean([r["binary"]["macro_f1"] for r in results.values()])), 4
-        ),
-    }
+def adapted(
+    engine: ScreeningEngine,
+    analysis: Analysis,
+    examples: npt.NDArray[np.int64],
+    labels: Sequence[Category],
+    *,
+    rows: npt.NDArray[np.int64],
+    tenant: str = ADAPT_TENANT,
+) -> list[Category]:
+    """Categories of `rows` after adding the `examples` rows as one tenant's runtime examples.
 
-
-def tune(
-    folds: Sequence[tuple[LabelledTexts, Analysis]],
-    base: ScoringConfig,
-    rules_weights: Sequence[float] = (0.4, 0.5, 0.6, 0.7, 0.8),
-    head_weights: Sequence[float] = (1.0, 0.7, 0.5),
-    thresholds: Sequence[float] = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5),
-) -> list[tuple[float, float, ScoringConfig]]:
-    """Score every blend on the folds' analyses; best mean binary macro-F1 first."""
-    results = []
-    for rules_weight in rules_weights:
-        for head_weight in head_weights:
-            for threshold in thresholds:
-                config = base.model_copy(
-                    update={
-                        "rules_weight": rules_weight,
-                        "embedding_weight": round(1.0 - rules_weight, 6),
-                        "head_weight": head_weight,
-                        "thresholds": base.thresholds.model_copy(update={"any": threshold}),
-                    }
-                )
-                f1s, accuracies = [], []
-                for test, analysis in folds:
-                    scores = analysis.score(config, [None] * len(test))
-                    metrics = binary_metrics(test.harmful(), scores.high)
-                    f1s.append(metrics["macro_f1"])
-                    accuracies.append(metrics["accuracy"])
-                results.append((float(np.mean(f1s)), float(np.mean(accuracies)), config))
-    results.sort(key=lambda row: (-row[0], -row[1]))
-    return results
-
-
-def analyse_fold(
-    fold: Fold,
-    data: LabelledTexts,
-    embedder: LookupEmbedder,
-    rules: RuleFile,
-    scoring: ScoringConfig,
-) -> tuple[LabelledTexts, Analysis]:
-    """The score parts of a fold's test rows, for tuning the blend without re-running rules."""
-    engine = fold_engine(fold, data, embedder, rules, scoring)
-    test = data.select(fold.test)
-    parts = [
-        engine.analyse([ScreenItem(text=t) for t in test.texts[start : start + BATCH]])
-        for start in range(0, len(test), BATCH)
-    ]
-    return test, Analysis(
-        [hits for part in parts for hits in part.hits],
-        np.concatenate([part.rule_per_category for part in parts]),
-        np.concatenate([part.rule_overall for part in parts]),
-        np.concatenate([part.head_probs for part in parts]),
-        np.concatenate([part.neighbour_probs for part in parts]),
-        [shown for part in parts for shown in part.shown],
+    The same arithmetic as `add_examples` followed by `screen` for that tenant's texts, applied
+    to one analysis of every text, so a whole curve costs one screening pass.
+    """
+    runtime = RuntimeExamples(engine.embedder.dim, engine.scoring.examples)
+    runtime.add(
+        analysis.vectors[examples],
+        [f"example:{i}" for i in examples],
+        [labels[i] for i in examples],
+        analysis.base_log_odds[examples],
+        tenant,
     )
+    tenants: list[str | None] = [tenant] * len(rows)
+    adjustment = runtime.adjust(
+        analysis.vectors[rows],
+        tenants,
+        analysis.base_log_odds[rows],
+        analysis.adjustment.category_probs[rows],
+    )
+    scores = score(
+        engine.scoring,
+        log_odds=adjustment.log_odds,
+        category_probs=adjustment.category_probs,
+        platforms=[None] * len(rows),
+    )
+    return [CATEGORIES[int(i)] for i in scores.category]

@@ -12,11 +12,23 @@ import numpy as np
 import redis
 
 from core.keys import Keys
-from core.models import CATEGORIES, Category, Decision, Neighbor, Platform, RuleFlag
+from core.models import (
+    CATEGORIES,
+    DEFAULT_TENANT,
+    Category,
+    Decision,
+    Neighbor,
+    Platform,
+    RuleFlag,
+)
 from core.screening.artifacts import load_or_build
+from core.screening.blender import LOW, Blender, Signals
+from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.embedding import CachedEmbedder, Embedder, EmbeddingCache, load_embedder
-from core.screening.head import LinearHead, head_features
+from core.screening.examples import Adjustment, RuntimeExamples
+from core.screening.head import LinearHead
 from core.screening.normalize import normalize
+from core.screening.profanity import ProfanityModel
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceIndex, ReferenceSet
 from core.screening.rules import (
     DEFAULT_RULES_PATH,
@@ -48,6 +60,9 @@ class ScreenItem:
     platform: str | None = None
     user_id: str | None = None
     ingested_at: datetime | None = None
+    # Whose event this is: its runtime examples apply, and the decision names it. None (texts
+    # screened outside any tenant, as in the evaluation): only the global examples apply.
+    tenant: str | None = None
     history: UserHistory | None = None  # the sender's recent counts, when the caller knows them
 
 
@@ -59,12 +74,13 @@ class StageTimes:
     rules: float = 0.0
     embed: float = 0.0
     search: float = 0.0
+    profanity: float = 0.0
     score: float = 0.0
     totals: dict[str, float] = field(default_factory=dict)
 
     def add_to_totals(self) -> None:
         """Accumulate this batch's stage times into the running totals."""
-        for name in ("normalize", "rules", "embed", "search", "score"):
+        for name in ("normalize", "rules", "embed", "search", "profanity", "score"):
             self.totals[name] = self.totals.get(name, 0.0) + getattr(self, name)
 
 
@@ -73,22 +89,28 @@ class Analysis:
     """The parts of a batch's scores, before thresholds turn them into decisions."""
 
     hits: list[list[RuleHit]]
-    rule_per_category: Matrix
-    rule_overall: Matrix
-    head_probs: Matrix
-    neighbour_probs: Matrix
+    signals: Signals
+    base_log_odds: Matrix  # (n,) the blend before runtime examples
+    adjustment: Adjustment  # what runtime examples did (nothing when there are none)
+    contributions: dict[str, Matrix]  # each signal's share of the final log-odds
     shown: list[list[Neighbor]]
+    vectors: Matrix
 
     def score(self, config: ScoringConfig, platforms: Sequence[str | None]) -> Scores:
-        """Blend and threshold these parts under a scoring configuration."""
+        """Threshold these parts under a scoring configuration."""
         return score(
             config,
-            rule_per_category=self.rule_per_category,
-            rule_overall=self.rule_overall,
-            head_probs=self.head_probs,
-            neighbour_probs=self.neighbour_probs,
+            log_odds=self.adjustment.log_odds,
+            category_probs=self.adjustment.category_probs,
             platforms=platforms,
         )
+
+    @property
+    def embedding_score(self) -> Matrix:
+        """How harmful the embedding-based signals (head and neighbours) find each text."""
+        head = np.clip(1.0 - self.signals.head_scores[:, LOW], 0.0, 1.0)
+        result: Matrix = (head + 1.0 - self.signals.neighbour_probs[:, LOW]) / 2
+        return result
 
 
 class ScreeningEngine:
@@ -100,14 +122,21 @@ class ScreeningEngine:
         *,
         index: ReferenceIndex,
         head: LinearHead,
+        blender: Blender,
+        profanity: ProfanityModel,
         rules: RuleFile,
         scoring: ScoringConfig,
         reference_digest: str,
         repeat_counter: RepeatCounter | None = None,
+        model_version: str = "",
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.head = head
+        self.blender = blender
+        self.profanity = profanity
+        self.examples = RuntimeExamples(embedder.dim, scoring.examples)
+        self.model_version = model_version
         self.rules = rules
         self.scoring = scoring
         self.reference_digest = reference_digest
@@ -122,6 +151,7 @@ class ScreeningEngine:
             self.rules.current().version,
             self.scoring.version,
             self.reference_digest,
+            self.model_version,
             str(self._added),
         )
         return hashlib.blake2b("|".join(parts).encode(), digest_size=6).hexdigest()
@@ -169,8 +199,31 @@ class ScreeningEngine:
         neighbour_probs = self.index.votes(sims, positions, config.neighbour_sharpness)
         shown = self.index.neighbors(sims, positions, config.shown_neighbours)
         times.search = time.perf_counter() - started
-        head_probs = self.head.predict_proba(head_features(vectors, rule_per_category))
-        return Analysis(hits, rule_per_category, rule_overall, head_probs, neighbour_probs, shown)
+
+        started = time.perf_counter()
+        profanity = self.profanity.probabilities(normalized)
+        times.profanity = time.perf_counter() - started
+        signals = Signals(
+            rule_per_category,
+            rule_overall,
+            self.head.scores(vectors),
+            neighbour_probs,
+            profanity,
+        )
+        base = self.blender.log_odds(signals)
+        contributions = self.blender.contributions(signals)
+        adjustment = self.examples.adjust(
+            vectors, [item.tenant for item in items], base, self.blender.category_probs(signals)
+        )
+        contributions["examples"] = adjustment.shift
+        # Runtime examples that acted come first: they are what moved the decision.
+        shown = [
+            (added + [n for n in reference if n.id not in {a.id for a in added}])[
+                : max(config.shown_neighbours, len(added))
+            ]
+            for added, reference in zip(adjustment.shown, shown, strict=True)
+        ]
+        return Analysis(hits, signals, base, adjustment, contributions, shown, vectors)
 
     def screen(self, items: Sequence[ScreenItem]) -> list[Decision]:
         """Screen a batch and return one decision per item, in order."""
@@ -179,26 +232,26 @@ class ScreeningEngine:
         analysis = self.analyse(items)
         started = time.perf_counter()
         scores = analysis.score(self.scoring, [item.platform for item in items])
-        decisions = self._decisions(items, analysis.hits, analysis.shown, scores)
+        decisions = self._decisions(items, analysis, scores)
         self.times.score = time.perf_counter() - started
         self.times.add_to_totals()
         return decisions
 
     def _decisions(
-        self,
-        items: Sequence[ScreenItem],
-        hits: list[list[RuleHit]],
-        shown: list[list[Neighbor]],
-        scores: Scores,
+        self, items: Sequence[ScreenItem], analysis: Analysis, scores: Scores
     ) -> list[Decision]:
         """Assemble the receipts of a scored batch."""
+        hits, shown = analysis.hits, analysis.shown
+        heuristic = analysis.signals.rule_overall
+        embedding = analysis.embedding_score
+        contributions = analysis.contributions
         now = datetime.now(UTC)
         version = self.version
         model = self.embedder.name
         decisions = []
         actions = self.scoring.actions
         for row, item in enumerate(items):
-            category = CATEGORIES[int(scores.category[row])]
+            named = CATEGORIES[int(scores.category[row])]
             high = bool(scores.high[row])
             category_scores = {
                 category: round(float(value), 4)
@@ -208,8 +261,9 @@ class ScreeningEngine:
                 Decision.model_construct(
                     event_id=item.event_id,
                     platform=_PLATFORMS.get(item.platform or ""),
+                    tenant=item.tenant or DEFAULT_TENANT,
                     risk_score=round(float(scores.risk[row]), 4),
-                    category=category,
+                    category=named,
                     category_scores=category_scores,
                     route="high" if high else "low",
                     flags=[
@@ -222,24 +276,36 @@ class ScreeningEngine:
                         for hit in hits[row]
                     ],
                     similar=shown[row],
-                    heuristic_score=round(float(scores.heuristic[row]), 4),
-                    embedding_score=round(float(scores.embedding[row]), 4),
+                    heuristic_score=round(float(heuristic[row]), 4),
+                    embedding_score=round(float(np.clip(embedding[row], 0.0, 1.0)), 4),
+                    signals={
+                        name: round(float(values[row]), 4) for name, values in contributions.items()
+                    },
                     model=model,
                     version=version,
                     ingested_at=item.ingested_at,
                     screened_at=now,
-                    action=actions.action(category, category_scores[category], high, item.platform),
+                    action=actions.action(named, category_scores[named], high, item.platform),
                 )
             )
         return decisions
 
     def add_examples(
-        self, texts: Sequence[str], labels: Sequence[Category], ids: Sequence[str]
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Category],
+        ids: Sequence[str],
+        tenant: str | None = None,
     ) -> None:
-        """Add labelled examples to the neighbour index now, without a rebuild; an id already
-        there takes the new label (a later moderator review supersedes an earlier one)."""
-        vectors = self.embedder.encode([normalize(text) for text in texts])
-        self.index.add(np.asarray(vectors, dtype=np.float32), ids, labels)
+        """Add labelled examples now, without a rebuild: for one tenant's texts, or (None) all.
+        An id the tenant's examples already hold takes the new label (a later moderator review
+        supersedes an earlier one)."""
+        if not len(texts) == len(labels) == len(ids):
+            raise ValueError("texts, labels and ids differ in length")
+        if not texts:
+            return
+        analysis = self.analyse([ScreenItem(text=text, tenant=tenant) for text in texts])
+        self.examples.add(analysis.vectors, ids, labels, analysis.base_log_odds, tenant)
         self._added += len(texts)
 
 
@@ -248,9 +314,10 @@ def load_engine(
     client: redis.Redis | None = None,
     on_cache_lookup: Callable[[int, int], None] | None = None,
 ) -> ScreeningEngine:
-    """Assemble the engine a worker runs: model, cache, rules, reference index, head, scoring.
+    """Assemble the engine a worker runs: model, cache, rules, reference index, trained weights.
 
-    Builds the reference index and head under settings.var_dir on first use (see artifacts).
+    Builds the reference index under settings.var_dir on first use (see artifacts); the head and
+    blender are the trained weights in settings.trained_model_path (the shipped ones by default).
     Without a Redis client the engine runs with no embedding cache and no cross-event signal.
     `on_cache_lookup(hits, misses)` is told about every embedding-cache lookup (for metrics).
     """
@@ -264,7 +331,8 @@ def load_engine(
     )
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH, settings.rules_reload_s)
     reference = ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH)
-    artifacts = load_or_build(settings.var_dir, embedder, reference, rules.current())
+    artifacts = load_or_build(settings.var_dir, embedder, reference)
+    bundle = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH)
     repeat_counter = None
     if client is not None:
         keys = Keys.from_settings(settings)
@@ -282,9 +350,12 @@ def load_engine(
     return ScreeningEngine(
         embedder,
         index=artifacts.index,
-        head=artifacts.head,
+        head=bundle.head,
+        blender=bundle.blender,
+        profanity=bundle.profanity,
         rules=rules,
         scoring=ScoringConfig.load(settings.scoring_path or DEFAULT_SCORING_PATH),
         reference_digest=artifacts.reference_digest,
         repeat_counter=repeat_counter,
+        model_version=bundle.version,
     )

@@ -20,6 +20,7 @@ FOLD_WORDLISTS = (
     "slurs",
     "insults",
     "sexual",
+    "sexual_slang",
     "violence_terms",
     "slurs_ambiguous",
     "profanity_mild",

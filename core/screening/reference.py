@@ -125,30 +125,18 @@ class ReferenceIndex:
         self._index = _search_backend(self.dim)
         self.ids: list[str] = []
         self.labels = np.zeros(0, dtype=np.int64)
-        self._runtime: dict[str, int] = {}  # position of each example added after loading
         self.add(vectors, ids, labels)
-        self._runtime.clear()  # the loaded set is never relabelled: only what is added later
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def add(self, vectors: Vectors, ids: Sequence[str], labels: Sequence[Category]) -> None:
-        """Add labelled examples; they are found by the next search, with no rebuild. An id
-        added before takes the new label instead of a second vector."""
-        last = {example_id: row for row, example_id in enumerate(ids)}  # the last one wins
-        fresh: list[int] = []
-        for example_id, row in last.items():
-            known = self._runtime.get(example_id)
-            if known is not None:
-                self.labels[known] = _CATEGORY_INDEX[labels[row]]
-            else:
-                self._runtime[example_id] = len(self.ids) + len(fresh)
-                fresh.append(row)
-        if not fresh:
+        """Add labelled examples; they are found by the next search, with no rebuild."""
+        if len(vectors) == 0:
             return
-        self._index.add(np.ascontiguousarray(np.asarray(vectors)[fresh], dtype=np.float32))
-        self.ids.extend(ids[row] for row in fresh)
-        new = np.array([_CATEGORY_INDEX[labels[row]] for row in fresh], dtype=np.int64)
+        self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.ids.extend(ids)
+        new = np.array([_CATEGORY_INDEX[label] for label in labels], dtype=np.int64)
         self.labels = np.concatenate([self.labels, new])
 
     def search(self, queries: Vectors, k: int) -> tuple[Vectors, npt.NDArray[np.int64]]:

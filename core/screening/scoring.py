@@ -1,7 +1,9 @@
-"""Scoring: blend rule scores with embedding scores, apply thresholds, pick category and route.
+"""Scoring: turn the blend's log-odds and category mix into scores, routes and categories.
 
-Everything here works on arrays of a whole batch, so the screening engine and the evaluation
-run the very same arithmetic.
+risk_score = sigmoid(log-odds), where the blender's log-odds are shifted so that 0 is the cut-off
+fitted on out-of-fold data: a risk_score of 0.5 is that operating point, and `thresholds.any`
+(0.5 by default) moves it. Everything here works on arrays of a whole batch, so the screening
+engine and the evaluation run the very same arithmetic.
 """
 
 from __future__ import annotations
@@ -14,26 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ConfigError
 from core.models import CATEGORIES, Category
+from core.screening.blender import sigmoid
+from core.screening.examples import ExamplesConfig
 from core.screening.policy import ActionPolicy
 from core.screening.rules import RuleHit
 
 DEFAULT_SCORING_PATH = Path(__file__).parent / "data" / "scoring.toml"
 LOW = CATEGORIES.index(Category.LOW_RISK)
-# Harmful categories from the most to the least severe; the labelled data uses the same order
-# when a text carries several labels.
-SEVERITY = (
-    Category.VIOLENCE,
-    Category.SEXUAL,
-    Category.HATE_SPEECH,
-    Category.TARGETED_HARASSMENT,
-    Category.TOXIC,
-    Category.SPAM,
-)
-HARMFUL = np.array([CATEGORIES.index(c) for c in SEVERITY])
+HARMFUL = np.array([i for i, c in enumerate(CATEGORIES) if c is not Category.LOW_RISK])
 
 Matrix = npt.NDArray[np.float32]
 
@@ -48,30 +42,18 @@ class Thresholds(BaseModel):
 
 
 class ScoringConfig(BaseModel):
-    """The blend weights, neighbour settings and thresholds, read from scoring.toml."""
+    """Neighbour settings, thresholds and the runtime examples' settings, from scoring.toml."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rules_weight: float = Field(0.6, ge=0, le=1)
-    embedding_weight: float = Field(0.4, ge=0, le=1)
-    head_weight: float = Field(1.0, ge=0, le=1, description="head vs neighbour votes")
     neighbours: int = Field(10, ge=1, le=100)
     neighbour_sharpness: float = Field(20.0, gt=0)
     shown_neighbours: int = Field(3, ge=0, le=20)
-    severity_margin: float = Field(
-        0.8, gt=0, le=1, description="a category within this share of the top score may win"
-    )
     thresholds: Thresholds = Field(default_factory=Thresholds)
     platforms: dict[str, Thresholds] = Field(default_factory=dict)
+    examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
     actions: ActionPolicy = Field(default_factory=ActionPolicy)
     version: str = ""
-
-    @model_validator(mode="after")
-    def _weights_sum_to_one(self) -> ScoringConfig:
-        """Keep risk_score in [0, 1]: the two blend weights must add up to 1."""
-        if abs(self.rules_weight + self.embedding_weight - 1.0) > 1e-6:
-            raise ValueError("rules_weight + embedding_weight must be 1")
-        return self
 
     @classmethod
     def load(cls, path: Path = DEFAULT_SCORING_PATH) -> ScoringConfig:
@@ -117,8 +99,6 @@ class Scores:
 
     risk: Matrix  # (n,)
     category_scores: Matrix  # (n, categories): LOW_RISK column is 1 - risk
-    heuristic: Matrix  # (n,)
-    embedding: Matrix  # (n,)
     category: npt.NDArray[np.int64]  # (n,) index into CATEGORIES
     high: npt.NDArray[np.bool_]  # (n,)
 
@@ -126,35 +106,26 @@ class Scores:
 def score(
     config: ScoringConfig,
     *,
-    rule_per_category: Matrix,
-    rule_overall: Matrix,
-    head_probs: Matrix,
-    neighbour_probs: Matrix,
+    log_odds: Matrix,
+    category_probs: Matrix,
     platforms: Sequence[str | None],
 ) -> Scores:
-    """Blend, threshold and decide a whole batch."""
-    embedding_probs = config.head_weight * head_probs + (1.0 - config.head_weight) * neighbour_probs
-    embedding = 1.0 - embedding_probs[:, LOW]
-    risk = config.rules_weight * rule_overall + config.embedding_weight * embedding
-    blended = config.rules_weight * rule_per_category + config.embedding_weight * embedding_probs
-    blended[:, LOW] = 1.0 - risk
+    """Threshold and decide a whole batch from its harmful log-odds and category mix."""
+    risk = sigmoid(log_odds)
+    category_scores = risk[:, None] * category_probs
+    category_scores[:, LOW] = 1.0 - risk
     overall_thresholds = np.empty(len(platforms), dtype=np.float32)
     category_thresholds = np.empty((len(platforms), len(CATEGORIES)), dtype=np.float32)
     for row, platform in enumerate(platforms):
         overall_thresholds[row], category_thresholds[row] = config.thresholds_for(platform)
-    over_category = blended >= category_thresholds  # NaN (unset) compares False
+    over_category = category_scores >= category_thresholds  # NaN (unset) compares False
     over_category[:, LOW] = False
     high = (risk >= overall_thresholds) | over_category.any(axis=1)
-    # The most severe harmful category whose score is close to the best one names the event.
-    harmful = blended[:, HARMFUL]
-    close = harmful >= config.severity_margin * harmful.max(axis=1, keepdims=True)
-    harmful_best = HARMFUL[np.argmax(close, axis=1)]
-    category = np.where(high, harmful_best, LOW).astype(np.int64)
+    harmful = np.where(np.isin(np.arange(len(CATEGORIES)), HARMFUL), category_scores, -1.0)
+    category = np.where(high, np.argmax(harmful, axis=1), LOW).astype(np.int64)
     return Scores(
         risk=np.clip(risk, 0.0, 1.0).astype(np.float32),
-        category_scores=np.clip(blended, 0.0, 1.0).astype(np.float32),
-        heuristic=rule_overall.astype(np.float32),
-        embedding=embedding.astype(np.float32),
+        category_scores=np.clip(category_scores, 0.0, 1.0).astype(np.float32),
         category=category,
         high=high,
     )

@@ -11,11 +11,16 @@ from core.stream.archive_feed import ArchiveFeed, Delivered
 from core.stream.connection import connect
 from core.stream.consumer import Reclaimed, ScreeningStream
 from core.stream.deadletters import DeadLetter, DeadLetters, Replayed
-from core.stream.decisions import DecisionRecord, decode_record, encode_record
+from core.stream.decisions import (
+    DecisionRecord,
+    decode_record,
+    encode_dead_letter,
+    encode_record,
+)
 from core.stream.entries import Entry
 from core.stream.ingest import EventStream, IngestResult, IngestStatus, content_hash
 from core.stream.labels import Label, LabelStream
-from core.stream.ledger import Ledger, read_ledger, unprocessed
+from core.stream.ledger import Ledger, LedgerReader, read_ledger
 from core.stream.lua import ScriptRunner
 from core.stream.status import StreamStatus, read_status
 
@@ -32,6 +37,7 @@ __all__ = [
     "Label",
     "LabelStream",
     "Ledger",
+    "LedgerReader",
     "Reclaimed",
     "Replayed",
     "ScreeningStream",
@@ -40,8 +46,8 @@ __all__ = [
     "connect",
     "content_hash",
     "decode_record",
+    "encode_dead_letter",
     "encode_record",
     "read_ledger",
     "read_status",
-    "unprocessed",
 ]

@@ -20,9 +20,9 @@ from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.models import Decision
 from core.settings import Settings
-from core.stream.decisions import encode_record
+from core.stream.decisions import encode_dead_letter, encode_record
 from core.stream.entries import Entry, text
-from core.stream.ledger import Ledger, read_ledger
+from core.stream.ledger import Ledger, LedgerReader
 from core.stream.lua import ScriptRunner
 
 # The user-history windows the decide script keeps (and the history rules read).
@@ -32,23 +32,28 @@ HIGH_RISK_WINDOW_MS = 24 * 3600 * 1000
 # KEYS = [ingest stream, high stream, low stream, high counter, low counter];
 # ARGV = [group, ttl_s, posts since ms, high-risk since ms, posts ttl ms, high-risk ttl ms, then
 #         per entry: stream id, route, decision key, record json, event json, request id,
-#         traceparent, decision json, user posts key, user high-risk key, accepted ms]. The
-#         user's counters move in the same step as the decision, so each decided event counts
-#         exactly once.
+#         traceparent, decision json, tenant, replayed_from ('' unless replayed), sender's posts
+#         key, sender's high-risk key ('' when the sender is unknown), accepted ms].
+# The sender's counters move in the same step as the decision and the ledger's counters, so
+# each decided event counts exactly once in its tenant's history of that user.
 _DECIDE_LUA = """
 local out = {}
 local n = 0
-for i = 7, #ARGV, 11 do
+for i = 7, #ARGV, 13 do
   n = n + 1
   local id = ARGV[i]
   if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
     local high = ARGV[i + 1] == 'high'
-    redis.call('XADD', high and KEYS[2] or KEYS[3], '*', 'stream_id', id,
-      'decision', ARGV[i + 7], 'event', ARGV[i + 4], 'request_id', ARGV[i + 5],
-      'traceparent', ARGV[i + 6])
+    local fields = {'stream_id', id, 'decision', ARGV[i + 7], 'event', ARGV[i + 4],
+      'request_id', ARGV[i + 5], 'traceparent', ARGV[i + 6], 'tenant', ARGV[i + 8]}
+    if ARGV[i + 9] ~= '' then
+      fields[#fields + 1] = 'replayed_from'
+      fields[#fields + 1] = ARGV[i + 9]
+    end
+    redis.call('XADD', high and KEYS[2] or KEYS[3], '*', unpack(fields))
     redis.call('SET', ARGV[i + 2], ARGV[i + 3], 'EX', ARGV[2])
     redis.call('INCR', high and KEYS[4] or KEYS[5])
-    local posts, risky, at = ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
+    local posts, risky, at = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12]
     if posts ~= '' then
       redis.call('ZADD', posts, at, id)
       redis.call('ZREMRANGEBYSCORE', posts, '-inf', '(' .. ARGV[3])
@@ -67,18 +72,27 @@ end
 return out
 """
 
-# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, then per entry: stream id,
-#         event json, reason, deliveries, request id, traceparent, ingested_at]
-# The dead-letter entry keeps the ingest entry's fields, so it can be sent back as it came.
+# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, ttl_s, then per entry:
+#         stream id, event json, reason, deliveries, request id, traceparent, ingested_at,
+#         tenant, outcome key ('' when the event is unreadable), outcome record json,
+#         replayed_from ('' unless replayed)]
+# The dead-letter entry keeps the ingest entry's fields, so it can be sent back as it came; the
+# outcome record tells lookups why the event was dead-lettered (never what it said).
 _DEAD_LETTER_LUA = """
 local out = {}
 local n = 0
-for i = 2, #ARGV, 7 do
+for i = 3, #ARGV, 11 do
   n = n + 1
   if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[i], 'event', ARGV[i + 1],
-      'reason', ARGV[i + 2], 'deliveries', ARGV[i + 3], 'request_id', ARGV[i + 4],
-      'traceparent', ARGV[i + 5], 'ingested_at', ARGV[i + 6])
+    local fields = {'stream_id', ARGV[i], 'event', ARGV[i + 1], 'reason', ARGV[i + 2],
+      'deliveries', ARGV[i + 3], 'request_id', ARGV[i + 4], 'traceparent', ARGV[i + 5],
+      'ingested_at', ARGV[i + 6], 'tenant', ARGV[i + 7]}
+    if ARGV[i + 10] ~= '' then
+      fields[#fields + 1] = 'replayed_from'
+      fields[#fields + 1] = ARGV[i + 10]
+    end
+    redis.call('XADD', KEYS[2], '*', unpack(fields))
+    if ARGV[i + 8] ~= '' then redis.call('SET', ARGV[i + 8], ARGV[i + 9], 'EX', ARGV[2]) end
     redis.call('INCR', KEYS[3])
     out[n] = 1
   else
@@ -114,6 +128,7 @@ class ScreeningStream:
         self.max_deliveries = max_deliveries
         self._decide = ScriptRunner(client, _DECIDE_LUA)
         self._dead_letter = ScriptRunner(client, _DEAD_LETTER_LUA)
+        self._ledger = LedgerReader(client, keys)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
@@ -158,8 +173,36 @@ class ScreeningStream:
             return []
         return [Entry.from_fields(i, f) for _, entries in reply for i, f in entries if f]
 
-    def claim(self, consumer: str, stream_ids: Sequence[str]) -> None:
-        """Mark entries as being worked on by `consumer` now (resets idle; not a delivery)."""
+    def claim(self, consumer: str, stream_ids: Sequence[str]) -> list[Entry]:
+        """Take entries for `consumer` now (resets idle; not a delivery) and read them from the
+        stream. Entries no longer pending (an earlier delivery finished them) are left out."""
+        if not stream_ids:
+            return []
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xclaim(
+                self.keys.ingest_stream,
+                self.keys.group,
+                consumer,
+                0,
+                list(stream_ids),
+                justid=True,
+            )
+            for stream_id in stream_ids:
+                pipe.xrange(self.keys.ingest_stream, stream_id, stream_id, count=1)
+            claimed, *ranges = pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not claim entries: {exc}") from exc
+        mine = {text(stream_id) for stream_id in claimed}
+        return [
+            Entry.from_fields(found[0][0], found[0][1])
+            for found in ranges
+            if found and text(found[0][0]) in mine
+        ]
+
+    def hold(self, consumer: str, stream_ids: Sequence[str]) -> None:
+        """Renew `consumer`'s claim on entries it is still working on (resets their idle time;
+        not a delivery), so the reclaimer leaves them alone; finished entries are skipped."""
         if stream_ids:
             try:
                 self.client.xclaim(
@@ -171,7 +214,7 @@ class ScreeningStream:
                     justid=True,
                 )
             except redis.RedisError as exc:
-                raise StoreUnavailable(f"could not claim entries: {exc}") from exc
+                raise StoreUnavailable(f"could not renew a claim: {exc}") from exc
 
     def record_failure(self, stream_id: str, reason: str) -> None:
         """Remember why screening an entry failed, for its dead-letter record."""
@@ -219,13 +262,15 @@ class ScreeningStream:
         return Reclaimed(again, self.dead_letter(dead, deliveries) if dead else 0)
 
     def dead_letter(self, entries: Sequence[Entry], deliveries: dict[str, int]) -> int:
-        """Move entries to the dead-letter stream with their reason; returns how many moved."""
+        """Move entries to the dead-letter stream with their reason, and record the reason for
+        lookups; returns how many moved."""
         try:
             reasons = self.client.mget([self.keys.failure(e.stream_id) for e in entries])
-            args: list[str | int] = [self.keys.group]
+            args: list[str | int | bytes] = [self.keys.group, self.decision_ttl_s]
             for entry, reason in zip(entries, reasons, strict=True):
                 count = deliveries.get(entry.stream_id, 0)
                 why = text(reason) if reason else f"not finished after {count} deliveries"
+                identity = entry.identity()
                 args += [
                     entry.stream_id,
                     entry.event,
@@ -234,6 +279,10 @@ class ScreeningStream:
                     entry.request_id,
                     entry.traceparent,
                     entry.ingested_at_ms,
+                    entry.tenant,
+                    self.keys.decision(*identity) if identity else "",
+                    encode_dead_letter(entry.stream_id, entry.ingested_at_ms, why),
+                    entry.replayed_from,
                 ]
             keys = self.keys
             moved = self._dead_letter(
@@ -244,15 +293,10 @@ class ScreeningStream:
         return int(sum(moved))
 
     def decide(
-        self,
-        entries: Sequence[Entry],
-        decisions: Sequence[Decision],
-        platforms_ids: Sequence[tuple[str, str]],
-        users: Sequence[tuple[str, str, str] | None] | None = None,
-        now_ms: int | None = None,
+        self, entries: Sequence[Entry], decisions: Sequence[Decision], now_ms: int | None = None
     ) -> list[bool]:
-        """Route each decision, store it for lookup, count it in its user's history (`users`:
-        tenant, platform, user id) and acknowledge its entry, atomically.
+        """Route each decision, store it for lookup, count it in its sender's history (per
+        tenant) and acknowledge its entry, atomically; identity and sender come from the entry.
 
         Returns, per entry, whether this call finished it (False: an earlier delivery did).
         """
@@ -267,22 +311,24 @@ class ScreeningStream:
             2 * POSTS_WINDOW_MS,
             HIGH_RISK_WINDOW_MS + POSTS_WINDOW_MS,
         ]
-        for entry, decision, (platform, event_id), user in zip(
-            entries, decisions, platforms_ids, users or [None] * len(entries), strict=True
-        ):
+        for entry, decision in zip(entries, decisions, strict=True):
+            identity, sender = entry.identity(), entry.sender()
+            if identity is None:  # screened means parsed: the caller passes readable entries
+                raise ValueError(f"entry {entry.stream_id} has no readable event identity")
             decision_json = decision.model_dump_json()
-            record = encode_record(entry.stream_id, entry.ingested_at_ms, decision_json)
             args += [
                 entry.stream_id,
                 decision.route,
-                self.keys.decision(platform, event_id),
-                record,
+                self.keys.decision(*identity),
+                encode_record(entry.stream_id, entry.ingested_at_ms, decision_json),
                 entry.event,
                 entry.request_id,
                 entry.traceparent,
                 decision_json,
-                self.keys.user_posts(*user) if user else "",
-                self.keys.user_high_risk(*user) if user else "",
+                entry.tenant,
+                entry.replayed_from,
+                self.keys.user_posts(*sender) if sender else "",
+                self.keys.user_high_risk(*sender) if sender else "",
                 entry.ingested_at_ms or now,
             ]
         k = self.keys
@@ -336,5 +382,5 @@ class ScreeningStream:
             raise StoreUnavailable(f"could not trim the stream: {exc}") from exc
 
     def ledger(self) -> Ledger:
-        """Read every counter and the in-flight count in one transaction."""
-        return read_ledger(self.client, self.keys)
+        """Read every counter and the in-flight count in one atomic step."""
+        return self._ledger.ledger()

@@ -21,21 +21,26 @@ from core.keys import Keys
 from core.stream.entries import text
 from core.stream.lua import ScriptRunner
 
-# KEYS = [dlq stream, ingest stream, replayed counter]; ARGV = [now_ms, dlq id 1, dlq id 2, ...]
+# KEYS = [dlq stream, ingest stream, replayed counter, stream sequence];
+# ARGV = [now_ms, dlq id 1, dlq id 2, ...]
 # Every field of the dead-letter entry travels back except the dead-letter's own (its reason,
-# delivery count and the old stream id, kept as replayed_from); ingested_at becomes now, so
-# queue-wait metrics measure the replay, not the outage.
+# delivery count and the old stream id, kept as replayed_from: the id the event was first
+# accepted under, however many times it was replayed); ingested_at becomes now, so
+# queue-wait metrics measure the replay, not the outage; and the entry gets the next sequence
+# number of the stream, which the ledger counts unread entries by (core.stream.ledger).
 _REPLAY_LUA = """
-local skip = {stream_id = true, reason = true, deliveries = true, ingested_at = true}
+local skip = {stream_id = true, reason = true, deliveries = true, ingested_at = true,
+  seq = true, replayed_from = true}
 local out = {}
 for i = 2, #ARGV do
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #found == 1 then
     local fields = found[1][2]
     local entry = {}
-    local old = ''
+    local old, first = '', ''
     for j = 1, #fields, 2 do
       if fields[j] == 'stream_id' then old = fields[j + 1] end
+      if fields[j] == 'replayed_from' then first = fields[j + 1] end
       if not skip[fields[j]] then
         entry[#entry + 1] = fields[j]
         entry[#entry + 1] = fields[j + 1]
@@ -44,7 +49,9 @@ for i = 2, #ARGV do
     entry[#entry + 1] = 'ingested_at'
     entry[#entry + 1] = ARGV[1]
     entry[#entry + 1] = 'replayed_from'
-    entry[#entry + 1] = old
+    entry[#entry + 1] = first ~= '' and first or old
+    entry[#entry + 1] = 'seq'
+    entry[#entry + 1] = redis.call('INCR', KEYS[4])
     out[#out + 1] = redis.call('XADD', KEYS[2], '*', unpack(entry))
     redis.call('XDEL', KEYS[1], ARGV[i])
     redis.call('INCR', KEYS[3])
@@ -128,7 +135,12 @@ class DeadLetters:
             if not letters:
                 break
             cursor = f"({letters[-1].dlq_id}"
-            keys = [self.keys.dlq_stream, self.keys.ingest_stream, self.keys.counter("replayed")]
+            keys = [
+                self.keys.dlq_stream,
+                self.keys.ingest_stream,
+                self.keys.counter("replayed"),
+                self.keys.ingest_sequence,
+            ]
             args: list[str | int] = [int(time.time() * 1000), *(d.dlq_id for d in letters)]
             try:
                 new_ids = self._replay(keys, args)

@@ -16,38 +16,45 @@ from core.keys import Keys
 from core.models import Event, EventState, Platform
 from core.stream.decisions import decode_record
 from core.stream.entries import text
-from core.stream.ledger import unprocessed
+from core.stream.ledger import LedgerReader
 from core.stream.lua import ScriptRunner
 
 # One call per batch: for each event, either find its dedup record (duplicate when the content
 # hash matches, conflict when it does not) or XADD the event, write the record and count it as
 # accepted. Redis runs a script atomically, so no crash or race can leave a record without its
-# entry, two entries for one identity, or an entry the ledger does not count.
-# KEYS = [stream, accepted counter, dedup key of event 1..n];
-# ARGV = [window_s, now_ms, request_id, traceparent, hash 1, payload 1, hash 2, payload 2, ...].
+# entry, two entries for one identity, or an entry the ledger does not count. Each entry carries
+# its sequence number in the stream (`seq`), which lets the ledger count unread entries exactly
+# (core.stream.ledger).
+# KEYS = [stream, accepted counter, stream sequence, dedup key of event 1..n];
+# ARGV = [window_s, now_ms, request_id, traceparent, tenant, hash 1, payload 1, hash 2, ...].
 _INGEST_LUA = """
 local stream = KEYS[1]
 local window = ARGV[1]
 local now = ARGV[2]
 local out = {}
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local accepted = 0
-for i = 3, #KEYS do
-  local h = ARGV[2 * i - 1]
+for i = 4, #KEYS do
+  local h = ARGV[2 * i - 2]
   local record = redis.call('GET', KEYS[i])
   if record then
     local sep = string.find(record, ' ', 1, true)
     if string.sub(record, 1, sep - 1) == h then out[#out + 1] = 'D' else out[#out + 1] = 'C' end
     out[#out + 1] = string.sub(record, sep + 1)
   else
-    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i],
-      'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now)
-    redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
     accepted = accepted + 1
+    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i - 1],
+      'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now,
+      'tenant', ARGV[5], 'seq', seq + accepted)
+    redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
     out[#out + 1] = 'A'
     out[#out + 1] = id .. ' ' .. now
   end
 end
-if accepted > 0 then redis.call('INCRBY', KEYS[2], accepted) end
+if accepted > 0 then
+  redis.call('INCRBY', KEYS[2], accepted)
+  redis.call('INCRBY', KEYS[3], accepted)
+end
 return out
 """
 
@@ -78,6 +85,7 @@ class EventStream:
         self.keys = keys
         self.window_s = window_s
         self._ingest = ScriptRunner(client, _INGEST_LUA)
+        self._ledger = LedgerReader(client, keys)
 
     def ingest(
         self,
@@ -85,20 +93,28 @@ class EventStream:
         request_id: str = "",
         traceparent: str = "",
         now_ms: int | None = None,
+        *,
+        tenant: str,
     ) -> list[IngestResult]:
-        """Queue each event unless its identity is already known; one round trip for all."""
+        """Queue each of a tenant's events unless its identity is already known; one round
+        trip for all."""
         if not events:
             return []
-        keys: list[str] = [self.keys.ingest_stream, self.keys.counter("accepted")]
+        keys: list[str] = [
+            self.keys.ingest_stream,
+            self.keys.counter("accepted"),
+            self.keys.ingest_sequence,
+        ]
         args: list[str | bytes | int] = [
             self.window_s,
             now_ms if now_ms is not None else int(time.time() * 1000),
             request_id,
             traceparent,
+            tenant,
         ]
         for event in events:
             payload = event.payload()
-            keys.append(self.keys.dedup(event.platform, event.event_id))
+            keys.append(self.keys.dedup(tenant, event.platform, event.event_id))
             args.append(content_hash(payload))
             args.append(payload)
         try:
@@ -111,45 +127,37 @@ class EventStream:
             results.append(IngestResult(_STATUS[code], stream_id, int(at_ms)))
         return results
 
-    def lookup(self, platform: Platform, event_id: str) -> EventState | None:
-        """Return what is known of an event: screened with its decision, queued, or None."""
+    def lookup(self, tenant: str, platform: Platform, event_id: str) -> EventState | None:
+        """What is known of a tenant's event: screened with its decision, dead-lettered with
+        the reason, queued, or nothing (None)."""
         try:
             pipe = self.client.pipeline(transaction=False)
-            pipe.get(self.keys.decision(platform.value, event_id))
-            pipe.get(self.keys.dedup(platform.value, event_id))
+            pipe.get(self.keys.decision(tenant, platform.value, event_id))
+            pipe.get(self.keys.dedup(tenant, platform.value, event_id))
             decided, record = pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not look up event: {exc}") from exc
+        identity = {"platform": platform, "event_id": event_id, "tenant": tenant}
         if decided is not None:
             stored = decode_record(decided)
             return EventState(
-                platform=platform,
-                event_id=event_id,
-                state="screened",
+                **identity,
+                state=stored.state,
                 stream_id=stored.stream_id,
                 ingested_at=stored.ingested_at,
                 decision=stored.decision,
+                reason=stored.reason,
             )
         if record is None:
             return None
         _hash, stream_id, at_ms = text(record).split(" ")
         return EventState(
-            platform=platform,
-            event_id=event_id,
+            **identity,
             state="queued",
             stream_id=stream_id,
             ingested_at=datetime.fromtimestamp(int(at_ms) / 1000, UTC),
         )
 
     def backlog(self) -> int:
-        """Count entries not yet processed by the consumer group (see ledger.unprocessed)."""
-        try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.xlen(self.keys.ingest_stream)
-            pipe.xinfo_groups(self.keys.ingest_stream)
-            length, groups = pipe.execute(raise_on_error=False)
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"could not read the backlog: {exc}") from exc
-        if isinstance(length, Exception):
-            raise StoreUnavailable(f"could not read the backlog: {length}")
-        return unprocessed(int(length), groups, self.keys.group)
+        """Entries not yet processed by the consumer group (see core.stream.ledger)."""
+        return self._ledger.backlog()

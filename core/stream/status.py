@@ -16,7 +16,7 @@ import redis
 from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.stream.entries import text
-from core.stream.ledger import unprocessed
+from core.stream.ledger import LedgerReader
 
 
 def id_ms(stream_id: str) -> int:
@@ -67,6 +67,8 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
     except redis.RedisError as exc:
         raise StoreUnavailable(f"could not read the stream's status: {exc}") from exc
     size = 0 if isinstance(length, Exception) else int(length)
+    # Counted from the stream, as the ledger does: XINFO GROUPS' lag can be false (see there).
+    backlog = LedgerReader(client, keys).backlog()
     pending_count, candidates = 0, []
     if isinstance(pending, dict) and pending.get("pending"):
         pending_count = int(pending["pending"])
@@ -75,7 +77,7 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
         candidates.append(id_ms(text(unread[0][0])))
     return StreamStatus(
         length=size,
-        unprocessed=unprocessed(size, groups, keys.group),
+        unprocessed=backlog,
         pending=pending_count,
         oldest_unprocessed_ms=min(candidates) if candidates else None,
         dead_letters=0 if isinstance(dead, Exception) else int(dead),

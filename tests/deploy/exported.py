@@ -49,6 +49,7 @@ def _web() -> set[str]:
 
 
 def _workers() -> set[str]:
+    from tasks.archive_metrics import ArchiveLagCollector
     from tasks.collector import PipelineCollector
     from tasks.metrics import BatcherMetrics, ScreeningMetrics
     from tasks.runtime import Runtime
@@ -56,8 +57,14 @@ def _workers() -> set[str]:
     registry = CollectorRegistry()
     ScreeningMetrics(gpu_queues=1, registry=registry)
     BatcherMetrics(registry=registry)
-    pipeline = PipelineCollector(Runtime(Settings(redis_url="redis://127.0.0.1:1/0")))
-    return series_names(registry.collect()) | series_names(pipeline.describe())
+    current = Runtime(Settings(redis_url="redis://127.0.0.1:1/0"))
+    pipeline = PipelineCollector(current)
+    archive = ArchiveLagCollector(current.archive_feed)
+    return (
+        series_names(registry.collect())
+        | series_names(pipeline.describe())
+        | series_names(archive.describe())
+    )
 
 
 def _flower() -> set[str]:

@@ -23,7 +23,7 @@ SECRETS = {
 }
 SERVICES = {
     "redis", "postgres", "web", "beat", "pipeline", "worker", "worker-gpu", "flower",
-    "prometheus", "grafana", "jaeger", "locust",
+    "prometheus", "grafana", "jaeger", "locust", "migrate",
 }  # fmt: skip
 APP_SERVICES = {"web", "beat", "pipeline", "worker", "worker-gpu", "flower"}
 
@@ -114,6 +114,17 @@ def test_app_processes_reach_redis_postgres_and_the_trace_collector() -> None:
         needs = services[name]["depends_on"]
         assert needs["redis"]["condition"] == "service_healthy", name
         assert needs["postgres"]["condition"] == "service_healthy", name
+
+
+def test_the_archive_schema_is_migrated_once_before_any_app_process_starts() -> None:
+    services = resolved()["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["python", "scripts/migrate.py"]
+    assert migrate["restart"] == "on-failure"  # retried until it succeeds, then stays done
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in APP_SERVICES:
+        needs = services[name]["depends_on"]
+        assert needs["migrate"]["condition"] == "service_completed_successfully", name
 
 
 def test_the_gpu_worker_and_locust_run_only_in_their_profiles() -> None:

@@ -22,6 +22,7 @@ EXPECTED = {
     "screening-pipeline",
     "screening-outcomes",
     "screening-workers",
+    "screening-archive",
 }
 _RANGE_FUNCTIONS = re.compile(r"\b(rate|irate|increase)\s*\(")
 _RANGE = re.compile(r"\[([^\]]+)\]")

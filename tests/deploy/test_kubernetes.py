@@ -229,6 +229,12 @@ def test_every_pod_runs_as_non_root_with_probes_requests_and_limits() -> None:
             assert "livenessProbe" in container, name
 
 
+def test_the_pipeline_migrates_the_archive_schema_before_its_archiver_starts() -> None:
+    [init] = pod_specs()["pipeline"]["initContainers"]
+    assert init["command"] == ["python", "scripts/migrate.py"]
+    assert {source["secretRef"]["name"] for source in init["envFrom"] if "secretRef" in source}
+
+
 def test_gpu_workers_take_one_gpu_each_and_cpu_workers_none() -> None:
     specs = pod_specs()
     for container in specs["worker-gpu"]["containers"]:

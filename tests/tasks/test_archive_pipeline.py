@@ -172,20 +172,24 @@ def _low_receipt() -> str:
 
 
 def _probe(stack: Pipeline, queue: str, texts: list[str]) -> list[dict[str, Any]]:
-    """Screen texts on the worker consuming `queue` and return its decisions."""
-    reply = f"events:sync:probe-{uuid.uuid4().hex}"
-    stack.app.extensions["services"].celery.send_task(
-        "tasks.screening.screen_sync", args=[[{"text": t} for t in texts], reply], queue=queue
+    """Screen the default tenant's texts on the worker consuming `queue` and return its
+    decisions (as /v1/screen does: the texts wait under a token, the task carries the token)."""
+    services = stack.app.extensions["services"]
+    token = f"probe-{uuid.uuid4().hex}"
+    stack.redis.set(
+        services.keys.sync_request(token),
+        orjson.dumps([{"text": t, "tenant": "default"} for t in texts]),
     )
+    services.celery.send_task("tasks.screening.screen_sync", args=[token], queue=queue)
     answers: list[bytes] = []
 
     def answered() -> bool:
-        answer = stack.redis.lpop(reply)
+        answer = stack.redis.lpop(services.keys.sync_reply(token))
         if answer is not None:
             answers.append(answer)  # type: ignore[arg-type]
         return bool(answers)
 
-    wait_until(answered, 240, "an answer from " + queue + "\n" + stack.logs(), every=0.2)
+    wait_until(answered, 240, "an answer from " + queue, every=0.2)
     decisions: list[dict[str, Any]] = orjson.loads(answers[0])["decisions"]
     return decisions
 

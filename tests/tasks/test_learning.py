@@ -19,11 +19,17 @@ class RecordingEngine:
 
     def __init__(self) -> None:
         self.examples: list[tuple[str, Category, str]] = []
+        self.tenants: list[str | None] = []
 
     def add_examples(
-        self, texts: Sequence[str], labels: Sequence[Category], ids: Sequence[str]
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Category],
+        ids: Sequence[str],
+        tenant: str | None = None,
     ) -> None:
         self.examples += list(zip(texts, labels, ids, strict=True))
+        self.tenants += [tenant] * len(texts)
 
 
 def test_a_starting_worker_rebuilds_from_the_archive_then_follows_the_stream(
@@ -42,7 +48,22 @@ def test_a_starting_worker_rebuilds_from_the_archive_then_follows_the_stream(
     assert live.refresh(engine) == 1
     assert engine.examples[-1][1] is Category.LOW_RISK  # the same id, relabelled
     assert live.refresh(engine) == 0
+    assert engine.tenants == ["default", "default"]
     archive.dispose()
+
+
+def test_each_review_teaches_only_its_own_tenant(redis_client: redis.Redis) -> None:
+    labels = LabelStream(redis_client)
+    engine: Any = RecordingEngine()
+    live = LiveExamples(labels, None, every_s=0)
+    live.refresh(engine)
+    labels.publish(Label("acme", "review:acme:discord:e1", "TOXIC", "you idiot"))
+    labels.publish(Label("globex", "review:globex:discord:e2", "LOW_RISK", "see you"))
+    assert live.refresh(engine) == 2
+    assert dict(zip((e[2] for e in engine.examples), engine.tenants, strict=True)) == {
+        "review:acme:discord:e1": "acme",
+        "review:globex:discord:e2": "globex",
+    }
 
 
 def test_labels_are_looked_for_at_most_once_per_interval(redis_client: redis.Redis) -> None:

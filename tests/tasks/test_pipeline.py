@@ -118,6 +118,31 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     assert_each_decided_once(pipeline, 20)
 
 
+def test_a_slow_worker_keeps_its_batch_and_nothing_is_reclaimed_from_it_or_dead_lettered(
+    redis_url: str, pipeline_var: Path, tmp_path: Path
+) -> None:
+    # The batch takes five times RECLAIM_IDLE_S, and the queue has room for every batch the
+    # reclaimer would send: without renewing its claim, the worker would lose the batch to the
+    # reclaimer MAX_DELIVERIES times over, and it would be dead-lettered while being screened.
+    stack = Pipeline(
+        redis_url,
+        pipeline_var,
+        tmp_path / "logs",
+        reclaim_idle_s=2,
+        chaos_slow_s=10,
+        queue_batches_per_worker=20,
+    )
+    try:
+        stack.start_workers()
+        batch = events(10, "slow")
+        batch[0]["content"] = f"slow to screen {SLOW}"
+        stack.post(batch)
+        wait_until(lambda: stack.settled(10), 120, "the slow batch\n" + stack.logs())
+        assert_each_decided_once(stack, 10)
+    finally:
+        stack.processes.stop_all()
+
+
 def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     pipeline: Pipeline,
 ) -> None:
@@ -135,6 +160,27 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     assert POISON.encode() in dead[b"event"]
     assert b"fault injected" in dead[b"reason"]
     assert int(dead[b"deliveries"]) >= 3
+
+
+def test_a_dead_lettered_event_is_looked_up_with_its_reason_and_its_text_is_never_logged(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.start_workers()
+    batch = events(4, "dead")
+    batch[1]["content"] = f"my phone number is 555 0199 {POISON}"
+    pipeline.post(batch)
+    wait_until(lambda: pipeline.settled(4), 120, "the dead letter\n" + pipeline.logs())
+    lookup = pipeline.client.get(
+        f"/v1/events/discord/{batch[1]['event_id']}", headers={"X-API-Key": "pipeline-key"}
+    )
+    state = lookup.get_json()
+    assert lookup.status_code == 200 and state["state"] == "dead_lettered", state
+    assert state["reason"].startswith("PoisonedEvent: fault injected")
+    assert "555 0199" not in lookup.get_data(as_text=True)
+    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.keys.dlq_stream)
+    assert b"555 0199" not in dead[b"reason"]
+    logs = "".join(pipeline.processes.log(name) for name in pipeline.processes.processes)
+    assert "batch_screened" in logs and "555 0199" not in logs and POISON not in logs
 
 
 def test_redis_restart_between_ingestion_and_screening_loses_nothing(

@@ -84,7 +84,7 @@ def test_dedup_record_expires_with_the_window(redis_url: str, redis_client: redi
     client = make_app(redis_url, dedup_window_s=60).test_client()
     body = event_body()
     post(client, body)
-    ttl = redis_client.ttl(f"events:dedup:discord:{body['event_id']}")
+    ttl = redis_client.ttl(f"events:dedup:default:discord:{body['event_id']}")
     assert 0 < ttl <= 60
 
 

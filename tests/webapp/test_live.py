@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -59,6 +61,89 @@ def test_web_workers_never_load_torch(live_server: GunicornServer) -> None:
         maps = Path(f"/proc/{pid}/maps").read_text()
         assert "libtorch" not in maps
         assert "onnxruntime" not in maps
+
+
+def chunked(path: str, body: bytes, chunk: int = 64 * 1024) -> bytes:
+    """A POST of `body` with Transfer-Encoding: chunked, as raw HTTP/1.1."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nX-API-Key: live-key\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    parts = [
+        f"{len(body[i : i + chunk]):x}\r\n".encode() + body[i : i + chunk] + b"\r\n"
+        for i in range(0, len(body), chunk)
+    ]
+    return head + b"".join(parts) + b"0\r\n\r\n"
+
+
+def error_of(body: bytes) -> str:
+    """The `error` code of a JSON error body (fails on anything else, HTML included)."""
+    code: str = json.loads(body)["error"]
+    return code
+
+
+def test_a_chunked_body_with_a_bad_chunk_size_is_a_400_in_json(
+    live_server: GunicornServer,
+) -> None:
+    request = chunked("/v1/events", json.dumps(event_body()).encode())
+    broken = request.replace(b"\r\n\r\n", b"\r\n\r\nzz\r\n", 1)  # "zz" is no hex size
+    status, headers, body = live_server.raw(broken)
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert error_of(body) == "malformed_body"
+
+
+def test_a_small_chunked_event_is_accepted(live_server: GunicornServer) -> None:
+    status, _, body = live_server.raw(chunked("/v1/events", json.dumps(event_body()).encode()))
+    assert status == 202, body
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024, 16 * 1024 * 1024])
+def test_a_chunked_event_over_the_body_limit_is_a_413_not_truncated(
+    live_server: GunicornServer, redis_client: redis.Redis, size: int
+) -> None:
+    padded = json.dumps(event_body()).encode().ljust(size)  # valid JSON padded with spaces
+    status, _, body = live_server.raw(chunked("/v1/events", padded))
+    assert status == 413 and error_of(body) == "payload_too_large"
+    assert redis_client.xlen("events:ingest") == 0
+
+
+def test_a_chunked_batch_over_the_body_limit_is_a_413(live_server: GunicornServer) -> None:
+    events = [event_body(content="x" * 9_000) for _ in range(200)]  # about 2 MiB
+    status, _, body = live_server.raw(
+        chunked("/v1/events/batch", json.dumps({"events": events}).encode())
+    )
+    assert status == 413 and error_of(body) == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        (b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST /v1/events HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400),
+    ],
+)
+def test_errors_answered_by_gunicorn_itself_have_the_json_error_body(
+    live_server: GunicornServer, request_bytes: bytes, status: int
+) -> None:
+    answer, headers, body = live_server.raw(request_bytes)
+    assert answer == status
+    assert headers["content-type"] == "application/json"
+    assert error_of(body) and json.loads(body)["message"]
+
+
+@pytest.mark.parametrize(
+    "target", [b"GET //", b"GET /v1//events/discord/x", b"POST /v1/events//batch"]
+)
+def test_doubled_slashes_get_a_json_404_not_an_html_redirect(
+    live_server: GunicornServer, target: bytes
+) -> None:
+    status, headers, body = live_server.raw(
+        target + b" HTTP/1.1\r\nHost: t\r\nX-API-Key: live-key\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert status == 404 and headers["content-type"] == "application/json"
+    assert error_of(body) == "not_found"
 
 
 def _series(server: GunicornServer) -> set[tuple[str, tuple[tuple[str, str], ...]]]:

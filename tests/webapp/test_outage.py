@@ -32,3 +32,16 @@ def test_redis_outage_gives_503_and_recovery_needs_no_restart(own_redis: RedisSe
     assert client.get("/readyz").status_code == 200
     # The event accepted before the crash survived it (append-only file, fsync always).
     assert client.get(f"/v1/events/discord/{before['event_id']}", headers=AUTH).status_code == 200
+
+
+def test_answers_during_an_outage_do_not_say_where_redis_lives(own_redis: RedisServer) -> None:
+    client: FlaskClient = make_app(own_redis.url, redis_timeout_s=0.5).test_client()
+    own_redis.kill()
+    readyz = client.get("/readyz")
+    screen = client.post("/v1/screen", json={"texts": ["hello"]}, headers=AUTH)
+    event = client.post("/v1/events", json=event_body(), headers=AUTH)
+    for response, status in ((readyz, 503), (screen, 503), (event, 503)):
+        assert response.status_code == status
+        body = response.get_data(as_text=True)
+        assert str(own_redis.port) not in body and "127.0.0.1" not in body, body
+    own_redis.start()

@@ -132,3 +132,30 @@ def test_make_eval_on_a_csv_writes_the_report(
     assert set(result["binary"]) == {"accuracy", "macro_f1", "precision", "recall"}
     assert result["peer"]["name"] == "alt-profanity-check"
     assert result["per_category"]["LOW_RISK"]["support"] == 2
+
+
+@pytest.mark.slow
+def test_make_eval_with_adapt_adds_examples_and_measures_only_the_rest(
+    tmp_path: Path, small_reference: Path, model_dir: Path
+) -> None:
+    rows = [f'"buy cheap followers now at fastfollow dot biz, code {i}",SPAM' for i in range(6)]
+    rows += [f'"the match starts at {i} pm, bring snacks",LOW_RISK' for i in range(6)]
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "report.json"
+    env = {
+        **os.environ,
+        "REFERENCE_PATH": str(small_reference),
+        "VAR_DIR": str(tmp_path / "var"),
+        "MODEL_DIR": str(model_dir),
+        "EMBED_DEVICE": "cpu",
+    }
+    subprocess.run(
+        [sys.executable, "scripts/evaluate.py", "--data", str(data), "--report", str(out),
+         "--adapt", "2"],
+        cwd=ROOT, env=env, check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["adapt"] == {"k": 2, "added": 4}
+    assert result["n"] == 8  # the 4 added rows are not measured
+    assert result["per_category"]["SPAM"]["recall"] == 1.0  # near-copies of the examples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -100,6 +101,56 @@ def test_added_example_is_a_neighbour_at_once(engine: ScreeningEngine) -> None:
     assert decision.similar[0].id == "runtime:1"
     assert decision.similar[0].label is Category.SPAM
     assert engine.version != version
+
+
+def test_a_runtime_example_moves_a_near_identical_text_and_is_shown(
+    engine: ScreeningEngine,
+) -> None:
+    example = "grab your limited seat in the crimson falcon guild tonight"
+    probe = "grab your limited seat in the crimson falcon guild tonight!!"
+    [before] = engine.screen([ScreenItem(text=probe, tenant="falcon")])
+    assert before.route == "low"
+    engine.add_examples([example], [Category.SPAM], ["review:falcon:1"], tenant="falcon")
+    [after] = engine.screen([ScreenItem(text=probe, tenant="falcon")])
+    assert after.route == "high" and after.category is Category.SPAM
+    assert after.similar[0].id == "review:falcon:1"
+    assert after.signals["examples"] > 0
+
+
+def test_a_tenants_example_does_not_change_another_tenants_decisions(
+    engine: ScreeningEngine,
+) -> None:
+    text = "meet the violet otter collective by the harbour at nine"
+    engine.add_examples([text], [Category.TOXIC], ["review:otter:1"], tenant="otter")
+    mine, theirs, everyone = engine.screen(
+        [
+            ScreenItem(text=text, tenant="otter"),
+            ScreenItem(text=text, tenant="heron"),
+            ScreenItem(text=text),
+        ]
+    )
+    assert mine.route == "high"
+    assert theirs.route == everyone.route == "low"
+    assert theirs.risk_score == everyone.risk_score
+    assert theirs.signals["examples"] == 0.0
+    assert all(n.id != "review:otter:1" for n in theirs.similar + everyone.similar)
+
+
+def test_the_receipt_names_each_signal_and_they_add_up_to_the_risk(
+    engine: ScreeningEngine,
+) -> None:
+    [decision] = engine.screen([ScreenItem(text="you are a worthless idiot, shut up")])
+    assert set(decision.signals) == {
+        "rules", "head", "neighbours", "profanity_model", "examples", "bias"
+    }  # fmt: skip
+    log_odds = sum(decision.signals.values())
+    assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(decision.risk_score, abs=2e-3)
+    assert decision.signals["rules"] > 0  # the insult rules fired
+
+
+def test_examples_of_mismatched_lengths_are_refused(engine: ScreeningEngine) -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        engine.add_examples(["a", "b"], [Category.SPAM], ["x", "y"])
 
 
 def test_editing_the_rules_file_changes_decisions_without_a_restart(

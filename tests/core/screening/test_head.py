@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from core.screening.head import LinearHead, head_features
+from core.screening.head import HeadStatistics, LinearHead, head_features
 
 
 def blobs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -56,3 +56,27 @@ def test_features_are_the_embedding_then_the_rule_scores() -> None:
     features = head_features(vectors, rules)
     assert features.shape == (2, 11)
     assert features[0, 4:].tolist() == [0.5] * 7
+
+
+def test_ridge_from_source_statistics_equals_ridge_on_equally_weighted_rows() -> None:
+    points, labels = blobs()
+    sources = ["a"] * 100 + ["b"] * 50
+    stats = HeadStatistics(points, labels, sources, n_classes=5)
+    head = stats.solve(["a", "b"], regularisation=0.1)
+    weights = np.where(np.array(sources) == "a", 0.5 / 100, 0.5 / 50)
+    design = np.hstack([points, np.ones((150, 1))])
+    targets = np.eye(5)[labels]
+    penalty = 0.1 * np.eye(4)
+    penalty[-1, -1] = 0
+    direct = np.linalg.solve(
+        design.T @ (design * weights[:, None]) + penalty, design.T @ (targets * weights[:, None])
+    )
+    assert np.allclose(head.weights, direct[:-1], atol=1e-4)
+    assert (head.scores(points).argmax(axis=1) == labels).mean() > 0.95
+
+
+def test_a_head_without_one_source_differs_from_the_full_one() -> None:
+    points, labels = blobs()
+    stats = HeadStatistics(points, labels, ["a"] * 100 + ["b"] * 50, n_classes=5)
+    assert stats.sources == ["a", "b"]
+    assert not np.allclose(stats.solve(["a"]).weights, stats.solve(["a", "b"]).weights)

@@ -23,8 +23,10 @@ def test_shipped_reference_set_has_only_redistributable_sources_and_valid_labels
     assert len(reference) > 50_000
     assert set(reference.sources) == {
         "davidson", "olid", "sms_spam", "surge_toxicity", "openai_moderation",
-        "scamspot_instagram", "tg_spam", "edos",
+        "scamspot_instagram", "tg_spam", "edos", "topical_chat",
     }  # fmt: skip
+    # Evaluation only (no licence, or copyleft): never shipped.
+    assert not set(reference.sources) & {"ghc", "formspring", "gametox", "kaggle_insults", "ethos"}
     assert set(reference.labels) == set(Category)
     assert len(set(reference.ids)) == len(reference)
     assert reference.digest() == ReferenceSet.load(DEFAULT_REFERENCE_PATH).digest()

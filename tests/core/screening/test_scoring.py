@@ -22,23 +22,19 @@ LOW = CATEGORIES.index(Category.LOW_RISK)
 
 
 def probs(**values: float) -> np.ndarray:
-    """A one-row probability matrix; LOW_RISK takes what the named categories leave."""
+    """A one-row harmful-category mix (LOW_RISK column 0)."""
     row = np.zeros((1, len(CATEGORIES)), dtype=np.float32)
     for name, value in values.items():
         row[0, CATEGORIES.index(Category(name))] = value
-    row[0, LOW] = 1.0 - row.sum()
     return row
 
 
-def run(config: ScoringConfig, hits: list[RuleHit], head: np.ndarray, platform: str | None = None):  # type: ignore[no-untyped-def]
-    """Score one event."""
-    per, overall = rule_scores([hits])
+def run(config: ScoringConfig, risk: float, mix: np.ndarray, platform: str | None = None):  # type: ignore[no-untyped-def]
+    """Score one event whose blended risk is `risk`."""
     return score(
         config,
-        rule_per_category=per,
-        rule_overall=overall,
-        head_probs=head,
-        neighbour_probs=head,
+        log_odds=np.array([np.log(risk / (1 - risk))], dtype=np.float32),
+        category_probs=mix,
         platforms=[platform],
     )
 
@@ -58,26 +54,25 @@ def test_rule_scores_combine_as_noisy_or() -> None:
     assert overall[1] == 0.0
 
 
-def test_risk_is_the_weighted_blend_of_rules_and_embeddings() -> None:
-    config = ScoringConfig(rules_weight=0.6, embedding_weight=0.4)
-    scores = run(config, [hit(Category.TOXIC, 0.5)], probs(TOXIC=0.8))
-    assert scores.heuristic[0] == pytest.approx(0.5)
-    assert scores.embedding[0] == pytest.approx(0.8)
-    assert scores.risk[0] == pytest.approx(0.6 * 0.5 + 0.4 * 0.8)
-    assert scores.category_scores[0, LOW] == pytest.approx(1 - scores.risk[0])
+def test_risk_is_the_sigmoid_of_the_log_odds_and_category_scores_share_it() -> None:
+    scores = run(ScoringConfig(), 0.8, probs(TOXIC=0.75, SPAM=0.25))
+    assert scores.risk[0] == pytest.approx(0.8, abs=1e-5)
+    assert scores.category_scores[0, LOW] == pytest.approx(0.2, abs=1e-5)
+    assert scores.category_scores[0, CATEGORIES.index(Category.TOXIC)] == pytest.approx(0.6)
+    assert CATEGORIES[scores.category[0]] is Category.TOXIC
 
 
 def test_overall_threshold_decides_the_route() -> None:
     config = ScoringConfig(thresholds=Thresholds(any=0.5))
-    assert not run(config, [], probs(TOXIC=0.9)).high[0]  # 0.4 * 0.9 = 0.36
-    assert run(config, [hit(Category.TOXIC, 0.3)], probs(TOXIC=0.9)).high[0]
-    low = run(config, [], probs(TOXIC=0.1))
+    assert not run(config, 0.4, probs(TOXIC=1.0)).high[0]
+    assert run(config, 0.6, probs(TOXIC=1.0)).high[0]
+    low = run(config, 0.1, probs(TOXIC=1.0))
     assert CATEGORIES[low.category[0]] is Category.LOW_RISK
 
 
 def test_a_category_threshold_can_route_high_on_its_own() -> None:
     config = ScoringConfig(thresholds=Thresholds(any=0.9, categories={Category.SPAM: 0.2}))
-    scores = run(config, [], probs(SPAM=0.6))
+    scores = run(config, 0.4, probs(SPAM=0.6, TOXIC=0.4))
     assert scores.high[0]
     assert CATEGORIES[scores.category[0]] is Category.SPAM
 
@@ -86,37 +81,25 @@ def test_platform_overrides_replace_the_defaults_for_that_platform_only() -> Non
     config = ScoringConfig.model_validate(
         {"thresholds": {"any": 0.5}, "platforms": {"telegram": {"categories": {"SPAM": 0.1}}}}
     )
-    assert run(config, [], probs(SPAM=0.5), "telegram").high[0]
-    assert not run(config, [], probs(SPAM=0.5), "discord").high[0]
+    assert run(config, 0.3, probs(SPAM=1.0), "telegram").high[0]
+    assert not run(config, 0.3, probs(SPAM=1.0), "discord").high[0]
     assert config.thresholds_for("telegram")[0] == 0.5
 
 
-def test_most_severe_category_close_to_the_top_names_the_event() -> None:
-    config = ScoringConfig(thresholds=Thresholds(any=0.3), severity_margin=0.8)
-    hits = [hit(Category.TOXIC, 0.9), hit(Category.VIOLENCE, 0.85)]
-    assert (
-        CATEGORIES[run(config, hits, probs(TOXIC=0.5, VIOLENCE=0.4)).category[0]]
-        is Category.VIOLENCE
-    )
-    plain = config.model_copy(update={"severity_margin": 1.0})
-    assert (
-        CATEGORIES[run(plain, hits, probs(TOXIC=0.5, VIOLENCE=0.4)).category[0]] is Category.TOXIC
-    )
+def test_the_highest_harmful_category_names_a_high_event() -> None:
+    scores = run(ScoringConfig(), 0.9, probs(TOXIC=0.3, VIOLENCE=0.7))
+    assert CATEGORIES[scores.category[0]] is Category.VIOLENCE
 
 
-def test_blend_weights_must_add_up_to_one() -> None:
-    with pytest.raises(ValueError, match="must be 1"):
-        ScoringConfig(rules_weight=0.7, embedding_weight=0.7)
-
-
-def test_shipped_scoring_file_loads_with_a_version() -> None:
+def test_shipped_scoring_file_loads_with_a_version_and_the_fitted_cut_off() -> None:
     config = ScoringConfig.load(DEFAULT_SCORING_PATH)
     assert len(config.version) == 12
-    assert config.rules_weight + config.embedding_weight == pytest.approx(1.0)
+    assert config.thresholds.any == 0.5  # 0.5 is the blender's fitted operating point
+    assert config.examples.similar_from < config.examples.certain_at
 
 
 def test_bad_scoring_file_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "scoring.toml"
-    path.write_text("rules_weight = 'lots'\n")
+    path.write_text("rules_weight = 0.6\n")
     with pytest.raises(ConfigError, match="rules_weight"):
         ScoringConfig.load(path)

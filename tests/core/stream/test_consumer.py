@@ -36,13 +36,8 @@ def decision_for(entry: Entry, route: str = "low") -> Decision:
 def ingest(client: redis.Redis, count: int) -> list[Event]:
     """Accept `count` events through the ingest path (so the ledger counts them)."""
     events = [Event.model_validate(event_body()) for _ in range(count)]
-    EventStream(client).ingest(events)
+    EventStream(client).ingest(events, tenant="default")
     return events
-
-
-def keys(entries: list[Entry]) -> list[tuple[str, str]]:
-    """(platform, event_id) of each entry."""
-    return [(orjson.loads(e.event)["platform"], orjson.loads(e.event)["event_id"]) for e in entries]
 
 
 def test_a_redelivered_entry_is_decided_once(redis_client: redis.Redis) -> None:
@@ -52,8 +47,8 @@ def test_a_redelivered_entry_is_decided_once(redis_client: redis.Redis) -> None:
     entries = stream.read("c1", 10)
     assert len(entries) == 3
     decisions = [decision_for(e, "high" if i == 0 else "low") for i, e in enumerate(entries)]
-    assert stream.decide(entries, decisions, keys(entries)) == [True, True, True]
-    assert stream.decide(entries, decisions, keys(entries)) == [False, False, False]
+    assert stream.decide(entries, decisions) == [True, True, True]
+    assert stream.decide(entries, decisions) == [False, False, False]
     assert redis_client.xlen(stream.keys.high_stream) == 1
     assert redis_client.xlen(stream.keys.low_stream) == 2
     ledger = stream.ledger()
@@ -66,13 +61,13 @@ def test_stored_decision_record_carries_the_stream_id(redis_client: redis.Redis)
     stream.ensure_group()
     [event] = ingest(redis_client, 1)
     entries = stream.read("c1", 1)
-    stream.decide(entries, [decision_for(entries[0])], keys(entries))
-    raw = redis_client.get(stream.keys.decision("discord", event.event_id))
+    stream.decide(entries, [decision_for(entries[0])])
+    raw = redis_client.get(stream.keys.decision("default", "discord", event.event_id))
     assert isinstance(raw, bytes)
     stored = decode_record(raw)
     assert stored.stream_id == entries[0].stream_id
     assert stored.decision.route == "low"
-    state = EventStream(redis_client).lookup(Platform.DISCORD, event.event_id)
+    state = EventStream(redis_client).lookup("default", Platform.DISCORD, event.event_id)
     assert state is not None and state.state == "screened" and state.decision is not None
     assert state.stream_id == entries[0].stream_id
 
@@ -118,7 +113,7 @@ def test_a_dead_lettered_entry_cannot_also_be_decided(redis_client: redis.Redis)
     entries = stream.read("c1", 1)
     time.sleep(0.02)
     assert stream.reclaim("batcher", min_idle_ms=5).dead_lettered == 1
-    assert stream.decide(entries, [decision_for(entries[0])], keys(entries)) == [False]
+    assert stream.decide(entries, [decision_for(entries[0])]) == [False]
     ledger = stream.ledger()
     assert (ledger.accepted, ledger.low, ledger.dead_lettered) == (1, 0, 1) and ledger.balanced
 
@@ -128,7 +123,7 @@ def test_trim_never_drops_unread_or_pending_entries(redis_client: redis.Redis) -
     stream.ensure_group()
     ingest(redis_client, 6)
     first = stream.read("c1", 2)
-    stream.decide(first, [decision_for(e) for e in first], keys(first))  # 2 acked
+    stream.decide(first, [decision_for(e) for e in first])  # 2 acked
     stream.read("c1", 2)  # 2 pending, 2 unread
     time.sleep(0.01)  # entries of the current millisecond are not yet older than keep_s=0
     assert stream.trim(keep_s=0) == 2
@@ -137,6 +132,33 @@ def test_trim_never_drops_unread_or_pending_entries(redis_client: redis.Redis) -
     assert ledger.in_flight == 4 and ledger.balanced
 
 
-def test_entries_travel_as_plain_lists() -> None:
-    entry = Entry("1-0", '{"a":1}', "rid", "00-aa-bb-01", 123)
-    assert Entry.from_list(entry.to_list()) == entry
+def test_claim_reads_pending_entries_from_the_stream_and_skips_finished_ones(
+    redis_client: redis.Redis,
+) -> None:
+    stream = ScreeningStream(redis_client)
+    stream.ensure_group()
+    ingest(redis_client, 3)
+    read = stream.read("batcher", 3)
+    stream.decide(read[:1], [decision_for(read[0])])
+    claimed = stream.claim("worker:1", [entry.stream_id for entry in read])
+    assert claimed == read[1:]  # the decided one is left out; the others come with their event
+    assert all(entry.tenant == "default" and entry.event for entry in claimed)
+
+
+def test_a_dead_lettered_event_is_looked_up_as_such_with_its_reason_not_its_content(
+    redis_client: redis.Redis,
+) -> None:
+    stream = ScreeningStream(redis_client, max_deliveries=1)
+    stream.ensure_group()
+    [event] = ingest(redis_client, 1)
+    [entry] = stream.read("c1", 1)
+    stream.record_failure(entry.stream_id, "PoisonedEvent: fault injected")
+    time.sleep(0.02)
+    assert stream.reclaim("batcher", min_idle_ms=5).dead_lettered == 1
+    state = EventStream(redis_client).lookup("default", Platform.DISCORD, event.event_id)
+    assert state is not None and state.state == "dead_lettered"
+    assert state.reason == "PoisonedEvent: fault injected"
+    assert state.stream_id == entry.stream_id and state.decision is None
+    raw = redis_client.get(stream.keys.decision("default", "discord", event.event_id))
+    assert isinstance(raw, bytes) and event.content.encode() not in raw
+    assert redis_client.ttl(stream.keys.decision("default", "discord", event.event_id)) > 0

@@ -8,7 +8,7 @@ import orjson
 import redis
 
 from core.stream import DeadLetters, ScreeningStream, read_status
-from tests.core.stream.test_consumer import decision_for, ingest, keys
+from tests.core.stream.test_consumer import decision_for, ingest
 
 
 def dead_letter(stream: ScreeningStream, count: int) -> list[str]:
@@ -55,7 +55,7 @@ def test_replayed_events_are_screened_again_and_end_high_or_low(
     assert len(entries) == 2
     assert all(orjson.loads(e.event)["content"] for e in entries)
     decisions = [decision_for(entries[0], "high"), decision_for(entries[1], "low")]
-    assert stream.decide(entries, decisions, keys(entries)) == [True, True]
+    assert stream.decide(entries, decisions) == [True, True]
     ledger = stream.ledger()
     assert (ledger.accepted, ledger.high, ledger.low, ledger.dead_lettered) == (2, 1, 1, 0)
     assert ledger.in_flight == 0 and ledger.balanced
@@ -83,13 +83,36 @@ def test_status_reports_backlog_pending_and_the_age_of_the_oldest_unprocessed_en
     status = read_status(redis_client, stream.keys)
     assert (status.length, status.unprocessed, status.pending) == (3, 3, 1)
     assert status.oldest_unprocessed_ms == int(first.stream_id.split("-")[0])
-    stream.decide([first], [decision_for(first)], keys([first]))
+    stream.decide([first], [decision_for(first)])
     later = read_status(redis_client, stream.keys)
     assert later.pending == 0 and later.unprocessed == 2
     assert later.oldest_unprocessed_ms is not None
     assert later.oldest_unprocessed_ms >= status.oldest_unprocessed_ms
     assert later.oldest_age_s(later.oldest_unprocessed_ms + 2500) == 2.5
     rest = stream.read("worker", 10)
-    stream.decide(rest, [decision_for(e) for e in rest], keys(rest))
+    stream.decide(rest, [decision_for(e) for e in rest])
     done = read_status(redis_client, stream.keys)
     assert (done.unprocessed, done.oldest_unprocessed_ms, done.dead_letters) == (0, None, 0)
+
+
+def test_a_replayed_event_names_its_first_acceptance_on_every_outcome_stream(
+    redis_client: redis.Redis,
+) -> None:
+    stream = ScreeningStream(redis_client, max_deliveries=1)
+    [first_id] = dead_letter(stream, 1)
+    DeadLetters(redis_client).replay()
+    [again] = stream.read("worker", 1)
+    assert again.replayed_from == first_id
+    stream.record_failure(again.stream_id, "RuntimeError: still broken")
+    time.sleep(0.02)
+    assert stream.reclaim("batcher", min_idle_ms=5).dead_lettered == 1  # fails once more
+    [(_, dead)] = redis_client.xrange(stream.keys.dlq_stream)
+    assert dead[b"replayed_from"].decode() == first_id
+    DeadLetters(redis_client).replay()  # a second replay still names the first acceptance
+    [third] = stream.read("worker", 1)
+    assert third.replayed_from == first_id and third.stream_id != again.stream_id
+    assert stream.decide([third], [decision_for(third, "high")]) == [True]
+    [(_, decided)] = redis_client.xrange(stream.keys.high_stream)
+    assert decided[b"replayed_from"].decode() == first_id
+    assert decided[b"stream_id"].decode() == third.stream_id
+    assert stream.ledger().balanced

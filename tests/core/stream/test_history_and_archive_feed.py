@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import redis
 
 from core.models import Event
@@ -14,11 +13,11 @@ from tests.core.stream.test_consumer import decision_for
 from tests.factories import event_body
 
 
-def _queue(client: redis.Redis, count: int, user: str) -> list[Entry]:
+def _queue(client: redis.Redis, count: int, user: str, tenant: str = "default") -> list[Entry]:
     """Queue events of one user and read them through the group, as the batcher does."""
     stream = EventStream(client)
     events = [Event.model_validate(event_body(user_id=user)) for _ in range(count)]
-    stream.ingest(events)
+    stream.ingest(events, tenant=tenant)
     consumer = ScreeningStream(client)
     consumer.ensure_group()
     return consumer.read("test", count)
@@ -29,14 +28,24 @@ def test_each_decision_counts_once_in_its_users_history(redis_client: redis.Redi
     consumer = ScreeningStream(redis_client)
     routes = ["high", "low", "high", "low"]
     user = ("default", "discord", "spammer")
-    ids = [(e.stream_id, orjson.loads(e.event)["event_id"]) for e in entries]
     decisions = [decision_for(e, r) for e, r in zip(entries, routes, strict=True)]
-    args = (decisions, [("discord", i) for _, i in ids], [user] * 4)
-    assert consumer.decide(entries, *args) == [True] * 4
-    assert consumer.decide(entries, *args) == [False] * 4  # a redelivery counts nothing
+    assert consumer.decide(entries, decisions) == [True] * 4
+    assert consumer.decide(entries, decisions) == [False] * 4  # a redelivery counts nothing
     assert consumer.user_history([user, ("default", "discord", "nobody")]) == [(2, 4), (0, 0)]
     later = int(time.time() * 1000) + 61_000  # a minute on, the burst window is empty
     assert consumer.user_history([user], now_ms=later) == [(2, 0)]
+
+
+def test_a_users_history_is_kept_per_tenant(redis_client: redis.Redis) -> None:
+    consumer = ScreeningStream(redis_client)
+    acme = _queue(redis_client, 3, "same-name", tenant="acme")
+    consumer.decide(acme, [decision_for(e, "high") for e in acme])
+    globex = _queue(redis_client, 1, "same-name", tenant="globex")
+    consumer.decide(globex, [decision_for(e, "low") for e in globex])
+    assert consumer.user_history(
+        [("acme", "discord", "same-name"), ("globex", "discord", "same-name")]
+    ) == [(3, 3), (0, 1)]
+    assert consumer.ledger().balanced
 
 
 def test_the_archive_lag_is_the_age_of_the_oldest_unacknowledged_decision(
@@ -46,11 +55,7 @@ def test_the_archive_lag_is_the_age_of_the_oldest_unacknowledged_decision(
     feed.ensure_groups()
     assert feed.lag_seconds() == 0.0
     entries = _queue(redis_client, 3, "u")
-    ScreeningStream(redis_client).decide(
-        entries,
-        [decision_for(e) for e in entries],
-        [("discord", orjson.loads(e.event)["event_id"]) for e in entries],
-    )
+    ScreeningStream(redis_client).decide(entries, [decision_for(e) for e in entries])
     first = int(feed.client.xrange("events:risk:low", count=1)[0][0].split(b"-")[0])
     assert feed.lag_seconds(now=first / 1000 + 10) == 10.0  # undelivered
     delivered = feed.read("archiver", 2)

@@ -20,7 +20,9 @@ def test_ingest_classifies_new_duplicate_and_conflicting_events(redis_client: re
     stream = EventStream(redis_client)
     event = make_event()
     changed = event.model_copy(update={"content": "changed"})
-    first, again, conflict = stream.ingest([event, event, changed], "rid", "tp", now_ms=1_000)
+    first, again, conflict = stream.ingest(
+        [event, event, changed], "rid", "tp", now_ms=1_000, tenant="default"
+    )
     assert first.status == "accepted"
     assert again.status == "duplicate"
     assert again.stream_id == first.stream_id
@@ -32,11 +34,11 @@ def test_ingest_classifies_new_duplicate_and_conflicting_events(redis_client: re
 def test_dedup_record_and_stream_entry_are_written_together(redis_client: redis.Redis) -> None:
     stream = EventStream(redis_client, window_s=120)
     event = make_event()
-    [result] = stream.ingest([event])
-    record = redis_client.get(stream.keys.dedup("discord", event.event_id))
+    [result] = stream.ingest([event], tenant="default")
+    record = redis_client.get(stream.keys.dedup("default", "discord", event.event_id))
     assert record is not None
     assert record.decode().split(" ")[1] == result.stream_id
-    assert 0 < redis_client.ttl(stream.keys.dedup("discord", event.event_id)) <= 120
+    assert 0 < redis_client.ttl(stream.keys.dedup("default", "discord", event.event_id)) <= 120
     [(entry_id, fields)] = redis_client.xrange("events:ingest")
     assert entry_id.decode() == result.stream_id
     assert fields[b"event"] == event.payload()
@@ -48,7 +50,7 @@ def test_racing_threads_queue_one_entry_per_identity(redis_url: str) -> None:
 
     def submit() -> None:
         client = redis.Redis.from_url(redis_url)
-        statuses.extend(r.status for r in EventStream(client).ingest([event]))
+        statuses.extend(r.status for r in EventStream(client).ingest([event], tenant="default"))
         client.close()
 
     threads = [threading.Thread(target=submit) for _ in range(20)]
@@ -64,13 +66,13 @@ def test_racing_threads_queue_one_entry_per_identity(redis_url: str) -> None:
 def test_lookup_knows_queued_events_only(redis_client: redis.Redis) -> None:
     stream = EventStream(redis_client)
     event = make_event(platform="telegram")
-    [result] = stream.ingest([event], now_ms=1_700_000_000_000)
-    state = stream.lookup(Platform.TELEGRAM, event.event_id)
+    [result] = stream.ingest([event], now_ms=1_700_000_000_000, tenant="default")
+    state = stream.lookup("default", Platform.TELEGRAM, event.event_id)
     assert state is not None
     assert state.state == "queued"
     assert state.stream_id == result.stream_id
     assert state.ingested_at.timestamp() == 1_700_000_000
-    assert stream.lookup(Platform.DISCORD, event.event_id) is None
+    assert stream.lookup("default", Platform.DISCORD, event.event_id) is None
 
 
 def test_backlog_is_length_before_a_group_and_lag_plus_pending_after(
@@ -78,7 +80,7 @@ def test_backlog_is_length_before_a_group_and_lag_plus_pending_after(
 ) -> None:
     stream = EventStream(redis_client)
     assert stream.backlog() == 0
-    stream.ingest([make_event() for _ in range(5)])
+    stream.ingest([make_event() for _ in range(5)], tenant="default")
     assert stream.backlog() == 5
     redis_client.xgroup_create("events:ingest", "screeners", id="0")
     assert stream.backlog() == 5
@@ -86,3 +88,23 @@ def test_backlog_is_length_before_a_group_and_lag_plus_pending_after(
     assert stream.backlog() == 5  # 2 unread + 3 pending
     redis_client.xack("events:ingest", "screeners", *[i for i, _ in read[0][1]])
     assert stream.backlog() == 2
+
+
+def test_one_identity_from_two_tenants_is_two_events_each_looked_up_by_its_tenant(
+    redis_client: redis.Redis,
+) -> None:
+    stream = EventStream(redis_client)
+    event = make_event()
+    other = event.model_copy(update={"content": "another platform's message"})
+    [mine] = stream.ingest([event], tenant="acme")
+    [theirs] = stream.ingest([other], tenant="globex")
+    assert (mine.status, theirs.status) == ("accepted", "accepted")
+    assert mine.stream_id != theirs.stream_id
+    assert stream.ingest([event], tenant="acme")[0].status == "duplicate"
+    acme = stream.lookup("acme", Platform.DISCORD, event.event_id)
+    globex = stream.lookup("globex", Platform.DISCORD, event.event_id)
+    assert acme is not None and acme.stream_id == mine.stream_id and acme.tenant == "acme"
+    assert globex is not None and globex.stream_id == theirs.stream_id
+    assert stream.lookup("initech", Platform.DISCORD, event.event_id) is None
+    tenants = [fields[b"tenant"] for _, fields in redis_client.xrange("events:ingest")]
+    assert tenants == [b"acme", b"globex"]

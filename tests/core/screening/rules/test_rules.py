@@ -64,6 +64,20 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["your stupid idea", "you are smart", "the idiot next door", "you know the loser?"],
     ),
+    "targeted_putdown": (
+        ["you suck", "shut up you idiot", "nobody asked", "get a life", "what a clown", "go away"],
+        [
+            "shut up and take my money",
+            "I shut it down",
+            "nobody asked me to dinner",
+            "go away for the weekend",
+            "the vacuum cleaner sucks",
+        ],
+    ),
+    "sexual_slang": (
+        ["nice tits", "show me your boobs", "he got a boner"],
+        ["blue tits are birds", "a cock fight", "pussy willow", "the cockpit", "titanic"],
+    ),
     "targeted_abuse": (
         ["fuck you", "stfu", "go to hell", "nobody likes you", "shut the fuck up"],
         ["fucking great", "shut up and take my money", "hell yes"],

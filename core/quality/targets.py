@@ -1,0 +1,83 @@
+"""The quality targets of the screening engine, and which of them a report meets.
+
+Each check is `[value, met]`; a value of None (the measurement was not run) is never met.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.models import Category
+
+LOSO_MEAN_MACRO_F1 = 0.80
+LOSO_WORST_MACRO_F1 = 0.65
+PEER_MARGIN = 0.02  # the peer may beat us on no source by more than this
+BENIGN_CHAT = "topical_chat"
+BENIGN_CHAT_FLAGGED = 0.02
+CATEGORY_F1 = 0.60
+CATEGORY_F1_OF = (
+    Category.SPAM,
+    Category.TOXIC,
+    Category.TARGETED_HARASSMENT,
+    Category.HATE_SPEECH,
+)
+SEXUAL_PRECISION = 0.60
+OBFUSCATION_KEPT = 0.90
+SPAM_SOURCES = ("scamspot_instagram", "sms_spam", "tg_spam")
+ADAPT_SPAM_K = 25
+ADAPT_SPAM_RECALL = 0.85
+ADAPT_BENIGN_FLAGGED = 0.03
+ADAPT_GAIN_K = 50
+ADAPT_GAIN = 0.10
+
+
+def _check(value: float | None, met: bool) -> list[Any]:
+    """One target's entry: the value (rounded) and whether it is met."""
+    return [None if value is None else round(value, 4), value is not None and met]
+
+
+def check(result: dict[str, Any]) -> dict[str, list[Any]]:
+    """Every target the report has the measurements for."""
+    loso = result["leave_one_source_out"]
+    f1s = {name: r["binary"]["macro_f1"] for name, r in loso.items()}
+    gaps = {name: r["peer"]["binary"]["macro_f1"] - f1s[name] for name, r in loso.items()}
+    mean = sum(f1s.values()) / len(f1s)
+    worst = min(f1s.values())
+    gap = max(gaps.values())
+    out = {
+        "loso_mean_macro_f1": _check(mean, mean >= LOSO_MEAN_MACRO_F1),
+        "loso_worst_macro_f1": _check(worst, worst >= LOSO_WORST_MACRO_F1),
+        "loso_max_peer_lead": _check(gap, gap <= PEER_MARGIN),
+    }
+    chat = loso.get(BENIGN_CHAT, {}).get("flagged")
+    out["benign_chat_flagged"] = _check(chat, chat is not None and chat <= BENIGN_CHAT_FLAGGED)
+    per_category = result["holdout"]["per_category"]
+    for category in CATEGORY_F1_OF:
+        f1 = per_category.get(category.value, {}).get("f1")
+        out[f"holdout_f1_{category.value}"] = _check(f1, f1 is not None and f1 >= CATEGORY_F1)
+    precision = per_category.get(Category.SEXUAL.value, {}).get("precision")
+    out["holdout_precision_SEXUAL"] = _check(
+        precision, precision is not None and precision >= SEXUAL_PRECISION
+    )
+    kept = result.get("obfuscation", {}).get("kept_overall")
+    out["obfuscation_kept"] = _check(kept, kept is not None and kept >= OBFUSCATION_KEPT)
+    curves = result.get("adapt_curve")
+    if curves:
+        for source in SPAM_SOURCES:
+            point = curves.get(source, {}).get(str(ADAPT_SPAM_K), {})
+            recall, flagged = point.get("spam_recall"), point.get("benign_flagged")
+            met = (
+                recall is not None
+                and flagged is not None
+                and recall >= ADAPT_SPAM_RECALL
+                and flagged <= ADAPT_BENIGN_FLAGGED
+            )
+            out[f"adapt_k{ADAPT_SPAM_K}_{source}_spam_recall"] = _check(recall, met)
+            out[f"adapt_k{ADAPT_SPAM_K}_{source}_benign_flagged"] = _check(flagged, met)
+        gains = [
+            c[str(ADAPT_GAIN_K)]["binary"]["macro_f1"] - c["0"]["binary"]["macro_f1"]
+            for c in curves.values()
+        ]
+        gain = sum(gains) / len(gains)
+        out[f"adapt_mean_gain_k{ADAPT_GAIN_K}"] = _check(gain, gain >= ADAPT_GAIN)
+    return out

@@ -1,0 +1,65 @@
+"""The targets: a report meets them only with the measurements to show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.quality import targets
+
+
+def loso_entry(ours: float, peer: float, flagged: float = 0.1) -> dict[str, Any]:
+    """One left-out source's report."""
+    return {
+        "binary": {"macro_f1": ours},
+        "peer": {"binary": {"macro_f1": peer}},
+        "flagged": flagged,
+    }
+
+
+def report(**overrides: Any) -> dict[str, Any]:
+    """A report meeting every target but those overridden."""
+    per_category = {c.value: {"f1": 0.7, "precision": 0.7} for c in targets.CATEGORY_F1_OF}
+    per_category["SEXUAL"] = {"f1": 0.5, "precision": 0.65}
+    result: dict[str, Any] = {
+        "leave_one_source_out": {
+            "a": loso_entry(0.85, 0.80),
+            "b": loso_entry(0.80, 0.81),
+            targets.BENIGN_CHAT: loso_entry(0.99, 0.99, flagged=0.01),
+        },
+        "holdout": {"per_category": per_category},
+        "obfuscation": {"kept_overall": 0.95},
+    }
+    result.update(overrides)
+    return result
+
+
+def test_a_report_meeting_every_target_is_met_everywhere() -> None:
+    checks = targets.check(report())
+    assert all(met for _, met in checks.values()), checks
+    assert checks["loso_max_peer_lead"][0] == 0.01
+
+
+def test_the_peer_leading_by_more_than_the_margin_misses() -> None:
+    loso = report()["leave_one_source_out"] | {"c": loso_entry(0.70, 0.75)}
+    checks = targets.check(report(leave_one_source_out=loso))
+    assert checks["loso_max_peer_lead"] == [0.05, False]
+
+
+def test_a_missing_measurement_is_never_met() -> None:
+    checks = targets.check(report(holdout={"per_category": {}}))
+    assert checks["holdout_f1_SPAM"] == [None, False]
+    assert checks["holdout_precision_SEXUAL"] == [None, False]
+
+
+def test_few_shot_targets_need_recall_and_a_low_benign_flag_rate_together() -> None:
+    curve = {
+        source: {
+            "0": {"binary": {"macro_f1": 0.70}},
+            "25": {"spam_recall": 0.9, "benign_flagged": 0.05, "binary": {"macro_f1": 0.8}},
+            "50": {"binary": {"macro_f1": 0.85}},
+        }
+        for source in targets.SPAM_SOURCES
+    }
+    checks = targets.check(report(adapt_curve=curve))
+    assert checks["adapt_k25_sms_spam_spam_recall"] == [0.9, False]  # 5% of benign flagged
+    assert checks["adapt_mean_gain_k50"] == [0.15, True]

@@ -1,0 +1,121 @@
+"""`make run` as a supervisor: processes that die come back, Flower's login stays off the
+command line, and nothing outlives the stack when its parent or the supervisor is killed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devtools.pipeline import wait_until
+from devtools.redis_server import free_port
+from devtools.supervisor import child_pids
+from tests.devtools.test_supervisor import alive
+from tests.tasks.test_flower import status
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`."""
+    found: set[int] = set()
+    todo = child_pids(pid)
+    while todo:
+        child = todo.pop()
+        found.add(child)
+        todo += child_pids(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, as `ps` shows it."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+class Stack:
+    """`python -m scripts.local_stack --exit-with-parent` under a parent shell of its own."""
+
+    def __init__(self, tmp_path: Path, var: Path) -> None:
+        self.web, self.flower = free_port(), free_port()
+        env = {
+            **os.environ,
+            "VAR_DIR": str(var),
+            "LOCAL_REDIS_PORT": str(free_port()),
+            "WEB_PORT": str(self.web),
+            "FLOWER_PORT": str(self.flower),
+            "LOCAL_METRICS_PORT": "0",
+            "API_KEYS": "acme:stack-key",
+            "FLOWER_BASIC_AUTH": "ops:s3cret-flower",
+        }
+        env.pop("REDIS_URL", None)
+        self.log = tmp_path / "stack.log"
+        script = f"{sys.executable} -m scripts.local_stack --exit-with-parent > {self.log} 2>&1"
+        self.parent = subprocess.Popen(["sh", "-c", f"{script} & wait"], cwd=ROOT, env=env)
+        wait_until(lambda: len(child_pids(self.parent.pid)) == 1, 10, "the supervisor")
+        [self.supervisor] = child_pids(self.parent.pid)
+        wait_until(self.up, 120, "the stack to come up\n" + self.output())
+
+    def up(self) -> bool:
+        """Whether the web app is ready and Flower answers with its login."""
+        web = status(f"http://127.0.0.1:{self.web}/readyz") == 200
+        return web and status(f"http://127.0.0.1:{self.flower}/", "ops:s3cret-flower") == 200
+
+    def output(self) -> str:
+        """What the supervisor has printed."""
+        return self.log.read_text() if self.log.exists() else ""
+
+    def program(self, marker: str) -> int | None:
+        """The pid of the supervised program whose command line holds `marker`, if it runs."""
+        found = [p for p in child_pids(self.supervisor) if marker in command_line(p)]
+        return found[0] if found else None
+
+
+def test_a_killed_process_is_restarted_and_the_login_is_never_on_a_command_line(
+    tmp_path: Path, stack_dir: Path
+) -> None:
+    stack = Stack(tmp_path, stack_dir)
+    try:
+        everything = descendants(stack.parent.pid)
+        assert not any("s3cret" in command_line(pid) for pid in everything)
+        assert "s3cret" not in stack.output()
+        assert status(f"http://127.0.0.1:{stack.flower}/") == 401
+        worker = stack.program("screen.cpu")
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        wait_until(
+            lambda: "cpu worker exited with status -9; restarting in 1 s" in stack.output(),
+            10,
+            "the supervisor to notice\n" + stack.output(),
+        )
+        wait_until(
+            lambda: stack.program("screen.cpu") not in (None, worker), 20, "a new CPU worker"
+        )
+        assert stack.up()
+        stack.parent.kill()  # the parent (make) killed outright: the stack stops with it
+        stack.parent.wait(timeout=10)
+        wait_until(
+            lambda: not any(map(alive, everything)), 60, "the stack to stop\n" + stack.output()
+        )
+        assert stack.output().splitlines()[-1] == "[make run] stopped"
+    finally:
+        for pid in descendants(stack.supervisor) | {stack.supervisor}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_supervisor_killed_outright_leaves_no_process_behind(
+    tmp_path: Path, stack_dir: Path
+) -> None:
+    stack = Stack(tmp_path, stack_dir)
+    everything = descendants(stack.supervisor)
+    assert len(everything) >= 8  # redis, gunicorn and its workers, beat, workers, pool, Flower
+    os.kill(stack.supervisor, signal.SIGKILL)
+    wait_until(lambda: not any(map(alive, everything)), 60, "every process of the stack to stop")
+    stack.parent.wait(timeout=10)

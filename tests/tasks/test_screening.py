@@ -1,0 +1,57 @@
+"""What the screening task writes about a failure: the fields and the error, never the text."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import redis
+from pydantic import ValidationError
+
+from core.errors import StoreUnavailable
+from core.models import MAX_METADATA_DEPTH, Event
+from core.stream import Entry
+from tasks.screening import failure_reason, read_entry
+from tests.factories import event_body
+from tests.webapp.conftest import AUTH, make_app
+from tests.webapp.test_inputs import nested
+
+SECRET = "my password is hunter2 and I live at 12 Elm Street"
+
+
+def test_an_unreadable_entry_is_described_by_its_invalid_fields_only() -> None:
+    raw = orjson.dumps(event_body(content=SECRET, timestamp="yesterday"))
+    with pytest.raises(ValidationError) as caught:
+        Event.model_validate_json(raw)
+    reason = failure_reason(caught.value)
+    assert reason == "unreadable entry: invalid timestamp"
+    assert "hunter2" not in reason
+
+
+def test_a_foreign_error_is_named_with_where_it_was_raised_not_its_message() -> None:
+    try:
+        {"known": 1}[SECRET]
+    except KeyError as exc:
+        reason = failure_reason(exc)
+    assert reason.startswith("KeyError at ") and "test_screening.py:" in reason
+    assert "hunter2" not in reason
+
+
+def test_the_projects_own_errors_keep_their_message() -> None:
+    assert failure_reason(StoreUnavailable("could not write decisions")) == (
+        "StoreUnavailable: could not write decisions"
+    )
+
+
+def test_every_event_the_front_door_accepts_a_worker_can_read(redis_url: str) -> None:
+    client = make_app(redis_url).test_client()
+    deepest = nested(MAX_METADATA_DEPTH)
+    deepest["u64"] = 2**64 - 1
+    body = event_body(metadata=deepest, timestamp="0001-01-01T01:00:00+01:00")
+    assert client.post("/v1/events", json=body, headers=AUTH).status_code == 202
+    too_deep = event_body(metadata=nested(MAX_METADATA_DEPTH + 1))
+    assert client.post("/v1/events", json=too_deep, headers=AUTH).status_code == 422
+    reader = redis.Redis.from_url(redis_url)
+    [(stream_id, fields)] = reader.xrange("events:ingest")
+    item = read_entry(Entry.from_fields(stream_id, fields))
+    assert item.event_id == body["event_id"] and item.tenant == "default"
+    reader.close()

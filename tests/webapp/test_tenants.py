@@ -1,0 +1,55 @@
+"""Keys belong to tenants: one tenant's key never sees, blocks or changes another's events."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from tests.factories import event_body
+from tests.webapp.conftest import make_app
+
+ACME = {"X-API-Key": "acme-key"}
+GLOBEX = {"X-API-Key": "globex-key"}
+BARE = {"X-API-Key": "bare-key"}
+
+
+@pytest.fixture()
+def client(redis_url: str) -> FlaskClient:
+    """An app with two tenants' keys and one bare key (the default tenant)."""
+    keys = ["acme:acme-key", "globex:globex-key", "bare-key"]
+    return make_app(redis_url, api_keys=keys).test_client()
+
+
+def test_another_tenant_cannot_claim_an_event_id_first(client: FlaskClient) -> None:
+    body = event_body()
+    squatter = {**body, "content": "claimed before its owner sent it"}
+    assert client.post("/v1/events", json=squatter, headers=GLOBEX).status_code == 202
+    owner = client.post("/v1/events", json=body, headers=ACME)
+    assert owner.status_code == 202 and owner.get_json()["status"] == "accepted"
+    again = client.post("/v1/events", json=body, headers=ACME)
+    assert (
+        again.status_code == 200 and again.get_json()["stream_id"] == owner.get_json()["stream_id"]
+    )
+
+
+def test_lookups_see_only_the_callers_tenant(client: FlaskClient) -> None:
+    body = event_body()
+    stream_id = client.post("/v1/events", json=body, headers=ACME).get_json()["stream_id"]
+    path = f"/v1/events/discord/{body['event_id']}"
+    mine = client.get(path, headers=ACME)
+    assert mine.status_code == 200
+    assert mine.get_json()["stream_id"] == stream_id and mine.get_json()["tenant"] == "acme"
+    assert client.get(path, headers=GLOBEX).status_code == 404
+    assert client.get(path, headers=BARE).status_code == 404
+
+
+def test_a_batch_is_deduplicated_within_its_tenant_only(
+    client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    items = [event_body(), event_body()]
+    for headers in (ACME, GLOBEX, BARE):
+        response = client.post("/v1/events/batch", json={"events": items}, headers=headers)
+        assert response.get_json()["counts"] == {"accepted": 2}
+    tenants = [fields[b"tenant"] for _, fields in redis_client.xrange("events:ingest")]
+    assert tenants == [b"acme"] * 2 + [b"globex"] * 2 + [b"default"] * 2
