@@ -32,6 +32,7 @@ from core.keys import Keys
 from core.stream import ArchiveFeed
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
+from tasks.archiver import drain
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -129,7 +130,8 @@ def archiver_rate(
     produced: list[tuple[str, dict[str, str]]],
     batch: int,
 ) -> float:
-    """Rows/s of the archiver's loop: read through the group, build rows, upsert, acknowledge."""
+    """Rows/s of the archiver's loop (tasks.archiver.drain): read through the group, build rows,
+    upsert, acknowledge."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE decisions")
     pipe = client.pipeline(transaction=False)
@@ -140,10 +142,7 @@ def archiver_rate(
     feed.ensure_groups()
     writer = DecisionWriter(engine)
     started = time.perf_counter()
-    archived = 0
-    while delivered := feed.read(CONSUMER, batch):
-        archived += writer.write([build_row(d.outcome, d.entry_id, d.fields) for d in delivered])
-        feed.ack(delivered)
+    archived = sum(drain(feed, writer, batch, time.monotonic() + 3600, CONSUMER).values())
     seconds = time.perf_counter() - started
     if archived != len(produced) or feed.lag_seconds() != 0:
         raise RuntimeError(f"archived {archived} of {len(produced)}")

@@ -17,8 +17,14 @@ from typing import Any
 
 import structlog
 
-from core.archive import UnreadableEntry, build_row, drop_expired, prepare_months
-from core.stream import Delivered
+from core.archive import (
+    DecisionWriter,
+    UnreadableEntry,
+    build_row,
+    drop_expired,
+    prepare_months,
+)
+from core.stream import ArchiveFeed, Delivered
 from tasks.app import app
 from tasks.runtime import runtime
 
@@ -41,6 +47,36 @@ def _rows(batch: list[Delivered]) -> list[dict[str, Any]]:
     return rows
 
 
+def drain(
+    feed: ArchiveFeed,
+    writer: DecisionWriter,
+    batch_size: int,
+    deadline: float,
+    consumer: str = ARCHIVER,
+) -> Counter[str]:
+    """Archive batches until none is left or `deadline` (monotonic) passes; rows per outcome.
+
+    First what a killed archiver left unacknowledged, then new entries; each batch is upserted
+    in one transaction and its entries acknowledged only after the commit. (Reading the next
+    batch while the previous one was written gave no gain beyond noise in `make
+    bench-archive`, so the loop stays sequential.)
+    """
+    archived: Counter[str] = Counter()
+    pending = True
+    while time.monotonic() < deadline:
+        batch = feed.read(consumer, batch_size, pending=pending)
+        if not batch:
+            if not pending:
+                break
+            pending = False
+            continue
+        rows = _rows(batch)
+        writer.write(rows)
+        feed.ack(batch)  # only now: the rows are committed
+        archived.update(row["outcome"] for row in rows)
+    return archived
+
+
 @app.task(name="tasks.archiver.archive", ignore_result=True)
 def archive() -> dict[str, int]:
     """Archive new decisions and dead letters for up to one beat interval."""
@@ -52,23 +88,13 @@ def archive() -> dict[str, int]:
     feed = current.archive_feed
     feed.ensure_groups()
     deadline = time.monotonic() + settings.archive_interval_s * 0.9
-    pending = True  # first what a killed archiver left unacknowledged, then new entries
-    archived = 0
-    while time.monotonic() < deadline:
-        batch = feed.read(ARCHIVER, settings.archive_batch_size, pending=pending)
-        if not batch:
-            if not pending:
-                break
-            pending = False
-            continue
-        rows = _rows(batch)
-        archived += writer.write(rows)
-        feed.ack(batch)  # only now: the rows are committed
-        for outcome, count in Counter(row["outcome"] for row in rows).items():
-            current.batcher_metrics.archived.labels(outcome).inc(count)
-    if archived:
-        log.info("archived", rows=archived)
-    return {"archived": archived}
+    archived = drain(feed, writer, settings.archive_batch_size, deadline)
+    for outcome, count in archived.items():
+        current.batcher_metrics.archived.labels(outcome).inc(count)
+    total = sum(archived.values())
+    if total:
+        log.info("archived", rows=total)
+    return {"archived": total}
 
 
 @app.task(name="tasks.archiver.retain", ignore_result=True)

@@ -15,7 +15,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import Engine
 
+from core.archive import open_archive
 from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
@@ -120,3 +122,11 @@ def database_url(postgres_server: PostgresServer) -> str:
     """URL of the session's archive database, emptied before the test."""
     empty_archive(postgres_server)
     return postgres_server.url
+
+
+@pytest.fixture()
+def archive(database_url: str) -> Iterator[Engine]:
+    """An engine on the emptied archive database."""
+    engine = open_archive(database_url)
+    yield engine
+    engine.dispose()

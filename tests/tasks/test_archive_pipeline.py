@@ -17,7 +17,6 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from core.archive import open_archive
 from core.stream import ArchiveFeed
 from devtools.pipeline import wait_until
 from tasks import archiver
@@ -28,14 +27,6 @@ from tests.tasks.test_pipeline import events
 
 pytestmark = pytest.mark.slow
 HEADERS = {"X-API-Key": "pipeline-key"}
-
-
-@pytest.fixture()
-def archive(database_url: str) -> Any:
-    """An engine on the emptied archive database."""
-    engine = open_archive(database_url)
-    yield engine
-    engine.dispose()
 
 
 def archived_ids(archive: Engine) -> list[tuple[str, str]]:

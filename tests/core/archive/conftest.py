@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import pytest
-from sqlalchemy import Engine
 
-from core.archive import open_archive
 from core.models import Category, Decision, Platform
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture()
-def archive(database_url: str) -> Iterator[Engine]:
-    """An engine on the emptied archive database."""
-    engine = open_archive(database_url)
-    yield engine
-    engine.dispose()
 
 
 def stream_id_at(moment: datetime, seq: int = 0) -> str:
