@@ -246,8 +246,9 @@ def fit_residual(
 
     log-odds = scale * base + vectors @ weights + bias, with L2 on the weights and on the scale's
     distance from 1, solved by Newton's method: a few hundred examples of 384 dimensions take a
-    dozen steps of milliseconds. Gradient descent with a fixed step (what this replaced) stopped
-    far from the optimum and left a left-out spam source's recall at K = 50 about 0.05 lower.
+    dozen steps of milliseconds. 300 fixed-rate gradient steps (what this replaced) stopped far
+    short of the optimum: a left-out spam source (scamspot_instagram) reached SPAM recall 0.78 at
+    K = 50 with them and 0.83 with this head.
     """
     dim = vectors.shape[1]
     none = Head(np.zeros(dim, dtype=np.float32), 0.0, 1.0)
