@@ -39,8 +39,7 @@ from core.quality.evaluation import (
     report,
 )
 from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
-from core.screening.embedding import load_embedder
-from core.screening.engine import ScreeningEngine, ScreenItem, load_engine
+from core.screening.engine import ScreeningEngine, ScreenItem, configured_embedder, load_engine
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile
 from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig
@@ -154,14 +153,7 @@ def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -
     started = time.monotonic()
     data = read_shared_sources(shared)
     trainable = set(ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH).sources)
-    embedder = load_embedder(
-        settings.embed_model,
-        settings.embed_backend,
-        settings.embed_device,
-        settings.embed_batch_size,
-        settings.embed_threads,
-        settings.model_dir,
-    )
+    embedder = configured_embedder(settings)
     vectors = crossval.cached_vectors(embedder, data, settings.var_dir / "eval")
     lookup = crossval.LookupEmbedder(embedder, data.texts, vectors)
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH)

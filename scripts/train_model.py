@@ -20,7 +20,7 @@ from pathlib import Path
 from core.logs import configure_logging
 from core.screening.artifacts import load_or_build
 from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
-from core.screening.embedding import load_embedder
+from core.screening.engine import configured_embedder
 from core.screening.profanity import ProfanityModel
 from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH, RuleSet
@@ -45,14 +45,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
     started = time.monotonic()
-    embedder = load_embedder(
-        settings.embed_model,
-        settings.embed_backend,
-        settings.embed_device,
-        settings.embed_batch_size,
-        settings.embed_threads,
-        settings.model_dir,
-    )
+    embedder = configured_embedder(settings)
     reference = ReferenceSet.load(DEFAULT_REFERENCE_PATH)
     artifacts = load_or_build(settings.var_dir, embedder, reference)
     rules = RuleSet.load(DEFAULT_RULES_PATH)

@@ -309,6 +309,18 @@ class ScreeningEngine:
         self._added += len(texts)
 
 
+def configured_embedder(settings: Settings) -> Embedder:
+    """The embedding model the settings name, on their backend and device."""
+    return load_embedder(
+        settings.embed_model,
+        settings.embed_backend,
+        settings.embed_device,
+        settings.embed_batch_size,
+        settings.embed_threads,
+        settings.model_dir,
+    )
+
+
 def load_engine(
     settings: Settings,
     client: redis.Redis | None = None,
@@ -321,14 +333,7 @@ def load_engine(
     Without a Redis client the engine runs with no embedding cache and no cross-event signal.
     `on_cache_lookup(hits, misses)` is told about every embedding-cache lookup (for metrics).
     """
-    embedder: Embedder = load_embedder(
-        settings.embed_model,
-        settings.embed_backend,
-        settings.embed_device,
-        settings.embed_batch_size,
-        settings.embed_threads,
-        settings.model_dir,
-    )
+    embedder = configured_embedder(settings)
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH, settings.rules_reload_s)
     reference = ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH)
     artifacts = load_or_build(settings.var_dir, embedder, reference)

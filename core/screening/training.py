@@ -116,6 +116,25 @@ def _groups(data: TrainingData, seed: int) -> npt.NDArray[np.str_]:
     return np.array([f"half{h}" for h in halves])
 
 
+def _held_out_signals(
+    data: TrainingData, head: LinearHead, others: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> Signals:
+    """Signals of `rows` from a head fit on `others` and a reference index of `others` only."""
+    index = ReferenceIndex(
+        data.vectors[others],
+        [str(i) for i in others],
+        [CATEGORIES[i] for i in data.labels[others]],
+    )
+    part = data.select(rows)
+    return Signals(
+        part.rule_per_category,
+        part.rule_overall,
+        head.scores(part.vectors),
+        neighbour_signals(index, part.vectors),
+        part.profanity,
+    )
+
+
 def out_of_fold(
     data: TrainingData, seed: int = SEED, rows_per_source: int = ROWS_PER_SOURCE
 ) -> tuple[npt.NDArray[np.int64], Signals]:
@@ -129,21 +148,7 @@ def out_of_fold(
         rows = np.sort(rng.permutation(rows)[:rows_per_source])
         others = np.flatnonzero(groups != group)
         head = stats.solve([g for g in stats.sources if g != group], HEAD_REGULARISATION)
-        index = ReferenceIndex(
-            data.vectors[others],
-            [str(i) for i in others],
-            [CATEGORIES[i] for i in data.labels[others]],
-        )
-        part = data.select(rows)
-        parts.append(
-            Signals(
-                part.rule_per_category,
-                part.rule_overall,
-                head.scores(part.vectors),
-                neighbour_signals(index, part.vectors),
-                part.profanity,
-            )
-        )
+        parts.append(_held_out_signals(data, head, others, rows))
         chosen.append(rows)
         log.info("out_of_fold_signals", group=group, rows=len(rows))
     return np.concatenate(chosen), _stack(parts)
@@ -170,11 +175,6 @@ def category_signals(
             len(CATEGORIES),
         )
         head = stats.solve(stats.sources, HEAD_REGULARISATION)
-        index = ReferenceIndex(
-            data.vectors[others],
-            [str(i) for i in others],
-            [CATEGORIES[i] for i in data.labels[others]],
-        )
         rows = np.sort(
             np.concatenate(
                 [
@@ -185,16 +185,7 @@ def category_signals(
                 ]
             )
         )
-        part = data.select(rows)
-        parts.append(
-            Signals(
-                part.rule_per_category,
-                part.rule_overall,
-                head.scores(part.vectors),
-                neighbour_signals(index, part.vectors),
-                part.profanity,
-            )
-        )
+        parts.append(_held_out_signals(data, head, others, rows))
         chosen.append(rows)
     return np.concatenate(chosen), _stack(parts)
 
