@@ -71,7 +71,7 @@ chaos: venv redis postgres index
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy core webapp tasks scripts deploy bench locustfile.py
+	$(BIN)/mypy core webapp tasks scripts deploy bench
 
 format: venv
 	$(BIN)/ruff format .
@@ -114,7 +114,7 @@ replay-dlq: venv
 
 load: venv
 	mkdir -p var/load
-	$(BIN)/locust -f locustfile.py --headless --only-summary --host $(LOAD_HOST) \
+	$(BIN)/locust -f bench/locustfile.py --headless --only-summary --host $(LOAD_HOST) \
 		--users $(LOAD_USERS) --spawn-rate $(LOAD_SPAWN_RATE) --run-time $(LOAD_DURATION) \
 		--csv var/load/load --html var/load/report.html \
 		--max-fail-ratio $(LOAD_MAX_FAIL_RATIO) --max-p99-ms $(LOAD_MAX_P99_MS)

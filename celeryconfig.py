@@ -29,11 +29,6 @@ def queue_names(gpu_queues: int) -> list[str]:
     return [CPU_QUEUE, SYNC_QUEUE, PIPELINE_QUEUE, *map(gpu_queue, range(gpu_queues))]
 
 
-def screening_queues(gpu_queues: int) -> list[str]:
-    """The queues screening workers consume (every queue but the pipeline's)."""
-    return [name for name in queue_names(gpu_queues) if name.startswith(SCREEN_QUEUE_PREFIX)]
-
-
 def _archive_schedule(settings: Settings) -> dict[str, Any]:
     """The archiver's ticks, when there is an archive (DATABASE_URL) to keep."""
     if not settings.database_url:

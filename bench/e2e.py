@@ -30,7 +30,7 @@ from core.archive import open_archive, totals_by_outcome
 from core.archive.schema import migrate
 from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
-from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.settings import Settings
 from core.stream import ArchiveFeed, ScreeningStream, connect
 from devtools.pipeline import PipelineProcesses, wait_until

@@ -25,13 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from core.screening.bundle import ModelBundle
 from core.screening.embedding import load_embedder
 from core.screening.engine import ScreeningEngine, ScreenItem
-from core.screening.normalize import normalize
-from core.screening.reference import ReferenceIndex, ReferenceSet
+from core.screening.reference.dataset import ReferenceSet
+from core.screening.reference.index import ReferenceIndex
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile, RuleSet
-from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig, rule_scores
+from core.screening.scoring.bundle import ModelBundle
+from core.screening.scoring.config import DEFAULT_SCORING_PATH, ScoringConfig
+from core.screening.scoring.scores import rule_scores
+from core.screening.text.normalization import normalize
 
 _RULES: RuleSet | None = None
 

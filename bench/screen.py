@@ -22,8 +22,8 @@ import numpy as np
 
 from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
-from core.screening.normalize import normalize
-from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.text.normalization import normalize
 from core.settings import Settings
 from core.stream import connect
 from devtools.redis_server import RedisServer

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from core.ingest.apikeys import ApiKey
+from core.admission.apikeys import ApiKey
 from devtools.redis_server import free_port
 from devtools.supervisor import child_pids
 

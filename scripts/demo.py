@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models import Category
-from core.screening.reference import ReferenceSet
+from core.screening.reference.dataset import ReferenceSet
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,11 +38,11 @@ from core.quality.evaluation import (
     read_shared_sources,
     report,
 )
-from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.engine import ScreeningEngine, ScreenItem, configured_embedder, load_engine
-from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile
-from core.screening.scoring import DEFAULT_SCORING_PATH, ScoringConfig
+from core.screening.scoring.bundle import DEFAULT_MODEL_PATH, ModelBundle
+from core.screening.scoring.config import DEFAULT_SCORING_PATH, ScoringConfig
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

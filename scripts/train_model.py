@@ -18,14 +18,14 @@ from importlib.metadata import version
 from pathlib import Path
 
 from core.logs import configure_logging
-from core.screening.artifacts import load_or_build
-from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.engine import configured_embedder
-from core.screening.profanity import ProfanityModel
-from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.vectors import load_or_embed
 from core.screening.rules import DEFAULT_RULES_PATH, RuleSet
-from core.screening.training import SEED, TrainingData, train
+from core.screening.scoring.bundle import DEFAULT_MODEL_PATH, ModelBundle
+from core.screening.scoring.profanity import ProfanityModel
 from core.settings import Settings
+from core.training.recipe import SEED, TrainingData, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = (
@@ -47,7 +47,7 @@ def main() -> None:
     started = time.monotonic()
     embedder = configured_embedder(settings)
     reference = ReferenceSet.load(DEFAULT_REFERENCE_PATH)
-    artifacts = load_or_build(settings.var_dir, embedder, reference)
+    artifacts = load_or_embed(settings.var_dir, embedder, reference)
     rules = RuleSet.load(DEFAULT_RULES_PATH)
     profanity = ProfanityModel.from_package()
     data = TrainingData.prepare(reference, artifacts.index.vectors(), rules, profanity)

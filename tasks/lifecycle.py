@@ -27,9 +27,8 @@ from prometheus_client.registry import Collector
 from celeryconfig import PIPELINE_QUEUE
 from core.logs import configure_logging
 from core.telemetry import configure_tracing
-from tasks import exporter
-from tasks.archive_metrics import ArchiveLagCollector
-from tasks.collector import PipelineCollector
+from tasks.metrics import ArchiveLagCollector, forget_process, serve
+from tasks.metrics.pipeline import PipelineCollector
 from tasks.routing import Heartbeat
 from tasks.runtime import runtime
 
@@ -87,7 +86,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
             if settings.database_url:
                 collectors.append(ArchiveLagCollector(current.archive_feed))
         try:
-            exporter.serve(settings.worker_metrics_port, settings.worker_metrics_host, collectors)
+            serve(settings.worker_metrics_port, settings.worker_metrics_host, collectors)
         except OSError as exc:  # the worker still works; its metrics are missing, and say so
             log.error("metrics_not_served", port=settings.worker_metrics_port, error=str(exc))
     _heartbeat = Heartbeat(current.router, name, queues, settings.worker_heartbeat_s)
@@ -98,7 +97,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 @worker_process_shutdown.connect
 def _forget_child(pid: int | None = None, **_: Any) -> None:
     """An exiting child takes its live gauges out of the host's metrics."""
-    exporter.forget_process(pid or os.getpid())
+    forget_process(pid or os.getpid())
 
 
 @worker_shutting_down.connect

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.screening.reference import DEFAULT_REFERENCE_PATH
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SHARED_DATA = ROOT.parent / "shared" / "data"  # the labelled data next to the checkout

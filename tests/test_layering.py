@@ -2,8 +2,11 @@
 
 core/ is the framework-free domain (no Flask, Celery or web server). Inside it, the shared
 vocabulary (models, settings, errors, logs, keys) sits below the packages; core/stream and
-core/screening never import each other; core/quality measures screening and nothing imports
-it; and no chain of imports comes back to where it started.
+core/screening never import each other; core/screening's stages import only the stages before
+them (text, embedding, rules, reference, scoring, then the engine that walks a batch through
+them); the offline training recipe is used by the evaluation alone, never on the hot path;
+core/quality measures screening and nothing imports it; and no chain of imports comes back to
+where it started.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from tests.factories import ROOT
 CORE = ROOT / "core"
 FORBIDDEN = {"flask", "werkzeug", "celery", "kombu", "gunicorn", "gevent", "webapp", "tasks"}
 SHARED = {"core.models", "core.settings", "core.errors", "core.logs", "core.keys"}
+# core/screening's stages in the order a batch meets them; each imports only those before it.
+STAGES = ("text", "embedding", "rules", "reference", "scoring", "engine")
 MAX_LINES = 400
 
 
@@ -92,6 +97,36 @@ def test_stream_and_screening_do_not_import_each_other() -> None:
         if {_package(name), _package(dep)} == {"core.stream", "core.screening"}
     }
     assert crossing == set()
+
+
+def _stage(module: str) -> str | None:
+    """The core/screening stage a module belongs to, or None outside them."""
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["core", "screening"] and len(parts) > 2 else None
+
+
+def test_each_screening_stage_imports_only_the_stages_before_it() -> None:
+    graph = _graph("core")
+    assert {_stage(name) for name in graph} - {None} == set(STAGES)
+    upward = {
+        (name, dep)
+        for name, deps in graph.items()
+        for dep in deps
+        if (here := _stage(name)) and (there := _stage(dep))
+        if STAGES.index(there) > STAGES.index(here)
+    }
+    assert upward == set()
+
+
+def test_the_training_recipe_is_used_only_by_the_evaluation_and_make_model() -> None:
+    graph = _graph("core", "webapp", "tasks", "scripts", "bench")
+    users = {
+        name
+        for name, deps in graph.items()
+        if any(_package(d) == "core.training" for d in deps)
+        and _package(name) not in {"core.training", "core.quality"}
+    }
+    assert users == {"scripts.train_model"}
 
 
 def test_nothing_in_core_imports_quality_but_quality_itself() -> None:

@@ -10,7 +10,7 @@ import structlog
 from flask import Flask, Response, g, request
 from werkzeug.datastructures import Headers
 
-from core.ingest.apikeys import fingerprint
+from core.admission.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
 from webapp.services import Services

@@ -10,8 +10,8 @@ request; this module adds the ingest metrics.
 Every label comes from a known set: methods are bounded before Flask sees them
 (webapp.methods answers others with 501), endpoints are route names, statuses are the codes the
 app answers with, platforms and outcomes are the contract's enums, reasons are error codes.
-The ledger and the stream's backlog are exported by the pipeline worker (tasks.collector), which
-reads them from Redis at each scrape.
+The ledger and the stream's backlog are exported by the pipeline worker
+(tasks.metrics.pipeline), which reads them from Redis at each scrape.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine
 
+from core.admission import BacklogMonitor, KeyRing, RateLimiter
 from core.archive import open_archive
-from core.ingest import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect

@@ -1,7 +1,7 @@
 """Held-out and leave-one-source-out evaluation of the real engine, without re-embedding.
 
 Every text is embedded once (and the vectors cached on disk), and the rules and the profanity
-model run once per text; each fold then trains the real recipe (`core.screening.training`) on
+model run once per text; each fold then trains the real recipe (`core.training.recipe`) on
 its training rows only, builds its own reference index, and screens its test rows through the
 very same `ScreeningEngine.analyse` and scoring the workers run, with an embedder that looks
 vectors up. Few-shot curves reuse a fold's analysis: runtime examples adjust it exactly as in
@@ -21,17 +21,19 @@ import structlog
 
 from core.models import CATEGORIES, Category
 from core.quality.evaluation import LabelledTexts
-from core.screening.artifacts import embed_reference
 from core.screening.embedding import Embedder
-from core.screening.embedding.cache import normalise_text
+from core.screening.embedding.cache import embedded_form
 from core.screening.engine import Analysis, ScreeningEngine, ScreenItem
-from core.screening.examples import RuntimeExamples
-from core.screening.normalize import normalize
-from core.screening.profanity import ProfanityModel
-from core.screening.reference import ReferenceIndex, ReferenceSet
+from core.screening.reference.dataset import ReferenceSet
+from core.screening.reference.index import ReferenceIndex
+from core.screening.reference.vectors import embed_reference
 from core.screening.rules import RuleFile
-from core.screening.scoring import ScoringConfig, score
-from core.screening.training import TrainingData, train
+from core.screening.scoring.config import ScoringConfig
+from core.screening.scoring.examples import RuntimeExamples
+from core.screening.scoring.profanity import ProfanityModel
+from core.screening.scoring.scores import score
+from core.screening.text.normalization import normalize
+from core.training.recipe import TrainingData, train
 
 log = structlog.get_logger(__name__)
 
@@ -47,12 +49,12 @@ class LookupEmbedder:
         self.fallback = embedder
         self.name = embedder.name
         self.dim = int(vectors.shape[1])
-        self._rows = {normalise_text(normalize(text)): row for row, text in enumerate(texts)}
+        self._rows = {embedded_form(normalize(text)): row for row, text in enumerate(texts)}
         self._vectors = vectors
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Stored vectors where known, freshly encoded ones for the rest."""
-        keys = [normalise_text(text) for text in texts]
+        keys = [embedded_form(text) for text in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         missing = [i for i, key in enumerate(keys) if key not in self._rows]
         known = [i for i, key in enumerate(keys) if key in self._rows]

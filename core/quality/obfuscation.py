@@ -10,7 +10,7 @@ import random
 import re
 from collections.abc import Callable
 
-from core.screening.lexicon import WORDLIST_DIR
+from core.screening.text.lexicon import WORDLIST_DIR
 
 _TRIGGER_FILES = ("profanity.txt", "insults.txt", "slurs.txt", "sexual.txt", "violence_terms.txt")
 _WORD = re.compile(r"[A-Za-z]{3,}")

@@ -21,15 +21,10 @@ from core.models import (
     Platform,
     RuleFlag,
 )
-from core.screening.artifacts import load_or_build
-from core.screening.blender import LOW, Blender, Signals
-from core.screening.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.embedding import CachedEmbedder, Embedder, EmbeddingCache, load_embedder
-from core.screening.examples import Adjustment, RuntimeExamples
-from core.screening.head import LinearHead
-from core.screening.normalize import normalize
-from core.screening.profanity import ProfanityModel
-from core.screening.reference import DEFAULT_REFERENCE_PATH, ReferenceIndex, ReferenceSet
+from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.index import ReferenceIndex
+from core.screening.reference.vectors import load_or_embed
 from core.screening.rules import (
     DEFAULT_RULES_PATH,
     RedisRepeatCounter,
@@ -38,14 +33,15 @@ from core.screening.rules import (
     RuleHit,
     UserHistory,
 )
-from core.screening.scoring import (
-    DEFAULT_SCORING_PATH,
-    Matrix,
-    Scores,
-    ScoringConfig,
-    rule_scores,
-    score,
-)
+from core.screening.scoring.arrays import LOW, Matrix
+from core.screening.scoring.blender import Blender, Signals
+from core.screening.scoring.bundle import DEFAULT_MODEL_PATH, ModelBundle
+from core.screening.scoring.config import DEFAULT_SCORING_PATH, ScoringConfig
+from core.screening.scoring.examples import Adjustment, RuntimeExamples
+from core.screening.scoring.head import LinearHead
+from core.screening.scoring.profanity import ProfanityModel
+from core.screening.scoring.scores import Scores, rule_scores, score
+from core.screening.text.normalization import normalize
 from core.settings import Settings
 
 _PLATFORMS = {platform.value: platform for platform in Platform}
@@ -336,7 +332,7 @@ def load_engine(
     embedder = configured_embedder(settings)
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH, settings.rules_reload_s)
     reference = ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH)
-    artifacts = load_or_build(settings.var_dir, embedder, reference)
+    artifacts = load_or_embed(settings.var_dir, embedder, reference)
     bundle = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH)
     repeat_counter = None
     if client is not None:

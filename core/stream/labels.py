@@ -8,7 +8,6 @@ starts rebuilds from the archive and reads on from the stream's last id at that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +76,3 @@ class LabelStream:
                 found.append(Label(get["tenant"], get["example_id"], get["label"], get["text"]))
                 position = text(entry_id)
         return found, position
-
-
-def labels_of(labels: Sequence[Label]) -> dict[str, Label]:
-    """The latest label of each example id among `labels` (a later review supersedes)."""
-    return {label.example_id: label for label in labels}

@@ -1,6 +1,6 @@
 """How far behind the consumer group is: backlog, pending, the oldest unprocessed entry, DLQ.
 
-Read at each metrics scrape (tasks.collector). The age of the oldest unprocessed entry is the
+Read at each metrics scrape (tasks.metrics.pipeline). The age of the oldest unprocessed entry is the
 one number that says how late decisions are, whatever the throughput: it is the older of the
 oldest pending entry (read, not yet decided) and the first entry after the group's
 last-delivered id (not yet read). Stream ids are the milliseconds Redis added them at.

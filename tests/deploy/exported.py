@@ -49,9 +49,12 @@ def _web() -> set[str]:
 
 
 def _workers() -> set[str]:
-    from tasks.archive_metrics import ArchiveLagCollector
-    from tasks.collector import PipelineCollector
-    from tasks.metrics import BatcherMetrics, ScreeningMetrics
+    from tasks.metrics import (
+        ArchiveLagCollector,
+        BatcherMetrics,
+        ScreeningMetrics,
+    )
+    from tasks.metrics.pipeline import PipelineCollector
     from tasks.runtime import Runtime
 
     registry = CollectorRegistry()

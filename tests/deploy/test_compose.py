@@ -143,8 +143,9 @@ def test_prometheus_and_grafana_are_provisioned_from_the_repository() -> None:
         services["prometheus"]
     )
     grafana = mounts(services["grafana"])
-    assert (str(ROOT / "grafana" / "provisioning"), "/etc/grafana/provisioning") in grafana
-    assert (str(ROOT / "grafana" / "dashboards"), "/var/lib/grafana/dashboards") in grafana
+    shipped = ROOT / "deploy" / "grafana"
+    assert (str(shipped / "provisioning"), "/etc/grafana/provisioning") in grafana
+    assert (str(shipped / "dashboards"), "/var/lib/grafana/dashboards") in grafana
 
 
 def _stages() -> dict[str, str]:

@@ -14,7 +14,7 @@ from tests.deploy.exported import exported
 from tests.deploy.promql import grafana_to_promql, metric_names, variable_metric_names
 from tests.factories import ROOT
 
-GRAFANA = ROOT / "grafana"
+GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 # The dashboards the operations guide promises (README, "Operations").
 EXPECTED = {

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from celeryconfig import screening_queues
+from celeryconfig import SCREEN_QUEUE_PREFIX, queue_names
 from core.settings import Settings
 from tasks.worker import worker_command
 from tests.factories import ROOT
@@ -165,7 +165,7 @@ def test_every_screening_queue_has_a_deployment_consuming_it_and_a_scaled_object
         for trigger in scaled["spec"]["triggers"]:
             if trigger["type"] == "redis":
                 watched.setdefault(trigger["metadata"]["listName"], set()).add(target)
-    queues = screening_queues(settings.gpu_queues)
+    queues = [q for q in queue_names(settings.gpu_queues) if q.startswith(SCREEN_QUEUE_PREFIX)]
     assert queues, "no screening queue is configured"
     for queue in queues:
         assert consumers.get(queue), f"no Deployment consumes {queue}"

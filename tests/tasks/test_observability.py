@@ -217,7 +217,7 @@ def test_locust_smoke_run_against_the_live_stack_stays_within_its_limits(
     reports.mkdir()
     run = subprocess.run(
         [
-            sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"),
+            sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"),
             "--headless", "--only-summary", "--host", stack.web.url,
             "--users", "4", "--spawn-rate", "4", "--run-time", "8s",
             "--csv", str(reports / "smoke"), "--html", str(reports / "smoke.html"),

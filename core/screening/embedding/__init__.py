@@ -6,7 +6,7 @@ from core.screening.embedding.backends import (
     SentenceTransformerEmbedder,
     TorchEmbedder,
 )
-from core.screening.embedding.cache import CachedEmbedder, EmbeddingCache, normalise_text
+from core.screening.embedding.cache import CachedEmbedder, EmbeddingCache, embedded_form
 from core.screening.embedding.loader import BACKENDS, load_embedder, resolve_device
 from core.screening.embedding.model import (
     PACKAGED_MODEL,
@@ -29,9 +29,9 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "TorchEmbedder",
     "Vectors",
+    "embedded_form",
     "l2_normalise",
     "load_embedder",
-    "normalise_text",
     "read_model_spec",
     "resolve_device",
     "resolve_model",

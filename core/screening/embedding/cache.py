@@ -28,14 +28,14 @@ DEFAULT_TTL_S = 7 * 24 * 3600
 STORED_DTYPE = np.dtype("<f2")
 
 
-def normalise_text(text: str) -> str:
+def embedded_form(text: str) -> str:
     """Return the form of a text that is hashed and embedded: NFC, outer whitespace stripped."""
     return unicodedata.normalize("NFC", text).strip()
 
 
 def text_digest(text: str) -> str:
     """Return the blake2b hex digest (128 bits) of a text's normalised UTF-8 bytes."""
-    return hashlib.blake2b(normalise_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(embedded_form(text).encode("utf-8"), digest_size=16).hexdigest()
 
 
 class EmbeddingCache:
@@ -158,7 +158,7 @@ class CachedEmbedder:
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Embed texts (normalised as in the cache key), each distinct text at most once."""
-        normalised = [normalise_text(text) for text in texts]
+        normalised = [embedded_form(text) for text in texts]
         unique = list(dict.fromkeys(normalised))
         found = self.cache.get_many(unique)
         by_text = {

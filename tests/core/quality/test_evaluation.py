@@ -22,7 +22,7 @@ from core.quality.evaluation import (
     report,
 )
 from core.quality.obfuscation import REWRITES, trigger_words, variants
-from core.screening.normalize import normalize
+from core.screening.text.normalization import normalize
 from tests.factories import ROOT
 
 

@@ -18,7 +18,7 @@ from core.screening.embedding.cache import (
     DEFAULT_TTL_S,
     CachedEmbedder,
     EmbeddingCache,
-    normalise_text,
+    embedded_form,
     text_digest,
 )
 from devtools.redis_server import RedisServer, free_port
@@ -113,7 +113,7 @@ def test_ttl_and_prefix_are_configurable(
 
 
 def test_keys_hash_the_normalised_text() -> None:
-    assert normalise_text("  cafe\u0301 ") == "caf\u00e9"
+    assert embedded_form("  cafe\u0301 ") == "caf\u00e9"
     assert text_digest("  cafe\u0301 ") == text_digest("caf\u00e9")
     assert text_digest("a") != text_digest("b")
 

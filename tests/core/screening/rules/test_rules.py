@@ -14,7 +14,6 @@ from structlog.testing import capture_logs
 
 from core.errors import ConfigError
 from core.models import Category
-from core.screening.normalize import normalize
 from core.screening.rules import (
     DEFAULT_RULES_PATH,
     MAX_EVIDENCE,
@@ -24,6 +23,7 @@ from core.screening.rules import (
     RuleHit,
     RuleSet,
 )
+from core.screening.text.normalization import normalize
 
 
 @pytest.fixture(scope="module")

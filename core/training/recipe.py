@@ -1,0 +1,318 @@
+"""The training recipe: ridge head, blender and category model from labelled, embedded texts.
+
+What generalises to sources we have no data from is what is rewarded: the blender is fit on
+leave-one-source-out signals (for each source, a head and a neighbour index built from the other
+sources only), so it learns how far to trust each signal on unseen kinds of traffic rather than
+on texts the head has already seen. The cut-off is the one that maximises the mean per-source
+binary macro-F1 of those out-of-fold rows. `make model` runs this on the shipped reference set;
+`make eval` runs it inside every fold, on that fold's training rows only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from core.models import CATEGORIES
+from core.screening.reference.dataset import ReferenceSet
+from core.screening.reference.index import ReferenceIndex
+from core.screening.rules import RuleSet
+from core.screening.scoring.arrays import HARMFUL_COLUMNS, LOW
+from core.screening.scoring.blender import Blender, Signals
+from core.screening.scoring.head import HeadStatistics, LinearHead
+from core.screening.scoring.profanity import ProfanityModel
+from core.screening.scoring.scores import rule_scores
+from core.screening.text.normalization import normalize
+
+log = structlog.get_logger(__name__)
+
+SEED = 0
+HEAD_REGULARISATION = 1e-2
+BLENDER_REGULARISATION = 1.0
+# Out-of-fold rows per source for the blender: it has a dozen weights, so a few thousand rows of
+# each source pin them down, and the neighbour searches stay cheap.
+ROWS_PER_SOURCE = 1000
+# Harmful rows per category and random half for the category model.
+CATEGORY_ROWS = 600
+NEIGHBOURS = 10
+SHARPNESS = 20.0
+THRESHOLD_GRID = np.round(np.linspace(0.2, 0.8, 61), 3)
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Labelled texts with everything the recipe needs per row, computed once."""
+
+    vectors: Vectors
+    labels: npt.NDArray[np.int64]
+    sources: npt.NDArray[np.str_]
+    rule_per_category: Vectors
+    rule_overall: Vectors
+    profanity: Vectors
+
+    @classmethod
+    def prepare(
+        cls,
+        reference: ReferenceSet,
+        vectors: Vectors,
+        rules: RuleSet,
+        profanity: ProfanityModel,
+    ) -> TrainingData:
+        """Run the rules and the profanity model over the (normalised) texts."""
+        normalized = [normalize(text) for text in reference.texts]
+        hits = [
+            rules.evaluate(text, norm)
+            for text, norm in zip(reference.texts, normalized, strict=True)
+        ]
+        per_category, overall = rule_scores(hits)
+        return cls(
+            np.ascontiguousarray(vectors, dtype=np.float32),
+            reference.label_indices(),
+            np.asarray(reference.sources or ["reference"] * len(reference)),
+            per_category,
+            overall,
+            profanity.probabilities(normalized),
+        )
+
+    def select(self, rows: npt.NDArray[np.int64]) -> TrainingData:
+        """Some rows of the data."""
+        return TrainingData(
+            self.vectors[rows],
+            self.labels[rows],
+            self.sources[rows],
+            self.rule_per_category[rows],
+            self.rule_overall[rows],
+            self.profanity[rows],
+        )
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A head and a blender that belong together, and how the blend did out of fold."""
+
+    head: LinearHead
+    blender: Blender
+    metrics: dict[str, Any]
+
+
+def neighbour_signals(
+    index: ReferenceIndex, queries: Vectors, k: int = NEIGHBOURS, sharpness: float = SHARPNESS
+) -> Vectors:
+    """Neighbour votes of the queries over an index."""
+    sims, positions = index.search(queries, k)
+    return index.votes(sims, positions, sharpness)
+
+
+def _groups(data: TrainingData, seed: int) -> npt.NDArray[np.str_]:
+    """Folds for the out-of-fold signals: the sources, or two random halves if only one."""
+    if len(set(data.sources.tolist())) >= 2:
+        return data.sources
+    halves = np.random.default_rng(seed).integers(0, 2, len(data.sources))
+    return np.array([f"half{h}" for h in halves])
+
+
+def _held_out_signals(
+    data: TrainingData, head: LinearHead, others: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> Signals:
+    """Signals of `rows` from a head fit on `others` and a reference index of `others` only."""
+    index = ReferenceIndex(
+        data.vectors[others],
+        [str(i) for i in others],
+        [CATEGORIES[i] for i in data.labels[others]],
+    )
+    part = data.select(rows)
+    return Signals(
+        part.rule_per_category,
+        part.rule_overall,
+        head.scores(part.vectors),
+        neighbour_signals(index, part.vectors),
+        part.profanity,
+    )
+
+
+def out_of_fold(
+    data: TrainingData, seed: int = SEED, rows_per_source: int = ROWS_PER_SOURCE
+) -> tuple[npt.NDArray[np.int64], Signals]:
+    """Signals of a sample of each group's rows from a head and index without that group."""
+    groups = _groups(data, seed)
+    stats = HeadStatistics(data.vectors, data.labels, groups.tolist(), len(CATEGORIES))
+    rng = np.random.default_rng(seed)
+    chosen, parts = [], []
+    for group in stats.sources:
+        rows = np.flatnonzero(groups == group)
+        rows = np.sort(rng.permutation(rows)[:rows_per_source])
+        others = np.flatnonzero(groups != group)
+        head = stats.solve([g for g in stats.sources if g != group], HEAD_REGULARISATION)
+        parts.append(_held_out_signals(data, head, others, rows))
+        chosen.append(rows)
+        log.info("out_of_fold_signals", group=group, rows=len(rows))
+    return np.concatenate(chosen), _stack(parts)
+
+
+def category_signals(
+    data: TrainingData, seed: int = SEED, rows_per_category: int = CATEGORY_ROWS
+) -> tuple[npt.NDArray[np.int64], Signals]:
+    """Signals of harmful rows from a head and index built on the other random half.
+
+    Each category comes mostly from one source (SEXUAL only from openai_moderation), so leaving
+    sources out would hide the category itself from the head; a random split keeps every
+    category on both sides, which is what naming the category needs.
+    """
+    rng = np.random.default_rng(seed + 1)
+    half = rng.integers(0, 2, len(data.labels))
+    chosen, parts = [], []
+    for side in (0, 1):
+        others = np.flatnonzero(half != side)
+        stats = HeadStatistics(
+            data.vectors[others],
+            data.labels[others],
+            data.sources[others].tolist(),
+            len(CATEGORIES),
+        )
+        head = stats.solve(stats.sources, HEAD_REGULARISATION)
+        rows = np.sort(
+            np.concatenate(
+                [
+                    rng.permutation(np.flatnonzero((half == side) & (data.labels == label)))[
+                        :rows_per_category
+                    ]
+                    for label in HARMFUL_COLUMNS
+                ]
+            )
+        )
+        parts.append(_held_out_signals(data, head, others, rows))
+        chosen.append(rows)
+    return np.concatenate(chosen), _stack(parts)
+
+
+def _stack(parts: Sequence[Signals]) -> Signals:
+    """Signals of several batches as one."""
+    return Signals(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in Signals.__dataclass_fields__)
+    )
+
+
+def macro_f1(truth: npt.NDArray[np.bool_], flagged: npt.NDArray[np.bool_]) -> float:
+    """Mean F1 of the harmful and the LOW_RISK class (of the one present, if only one is)."""
+
+    def f1(actual: npt.NDArray[np.bool_], predicted: npt.NDArray[np.bool_]) -> float:
+        hits = float(np.sum(actual & predicted))
+        return 2 * hits / max(1.0, float(actual.sum() + predicted.sum()))
+
+    if truth.all():
+        return f1(truth, flagged)
+    if not truth.any():
+        return f1(~truth, ~flagged)
+    return (f1(truth, flagged) + f1(~truth, ~flagged)) / 2
+
+
+def balanced_weights(groups: npt.NDArray[np.str_], truth: npt.NDArray[np.bool_]) -> Vectors:
+    """Every group the same total weight, and harmful and benign rows half of it each overall."""
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse]
+    share = float(np.average(truth, weights=weights))
+    if 0.0 < share < 1.0:
+        weights = weights * np.where(truth, 0.5 / share, 0.5 / (1.0 - share))
+    result: Vectors = (weights * len(weights) / weights.sum()).astype(np.float32)
+    return result
+
+
+def fit_categories(
+    rows: npt.NDArray[np.int64], signals: Signals, data: TrainingData
+) -> tuple[Vectors, Vectors]:
+    """The category model: softmax weights over the harmful categories, source-balanced."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = data.labels[rows]
+    features = signals.category_features()
+    if len(set(labels.tolist())) < 2:  # nothing to tell apart: the one category always wins
+        weights = np.zeros((features.shape[1], len(HARMFUL_COLUMNS)), dtype=np.float32)
+        bias = np.full(len(HARMFUL_COLUMNS), -30.0, dtype=np.float32)
+        bias[[HARMFUL_COLUMNS.index(int(label)) for label in set(labels.tolist())]] = 0.0
+        return weights, bias
+    model = LogisticRegression(C=BLENDER_REGULARISATION, max_iter=3000)
+    groups = data.sources[rows]
+    model.fit(features, labels, sample_weight=balanced_weights(groups, np.zeros(len(rows), bool)))
+    return _softmax_arrays(model, features)
+
+
+def fit_blender(
+    signals: Signals,
+    labels: npt.NDArray[np.int64],
+    groups: npt.NDArray[np.str_],
+    data_for_categories: TrainingData,
+) -> tuple[Blender, dict[str, float]]:
+    """Fit the blend and its cut-off on out-of-fold signals, and the category model."""
+    from sklearn.linear_model import LogisticRegression
+
+    truth = labels != LOW
+    features = signals.binary_features()
+    binary = LogisticRegression(C=BLENDER_REGULARISATION, max_iter=2000)
+    binary.fit(features, truth, sample_weight=balanced_weights(groups, truth))
+    probability = binary.predict_proba(features)[:, 1]
+    names = sorted(set(groups.tolist()))
+
+    def mean_f1(cut: float) -> float:
+        return float(
+            np.mean([macro_f1(truth[groups == g], probability[groups == g] >= cut) for g in names])
+        )
+
+    threshold = max(THRESHOLD_GRID, key=mean_f1)
+    category_weights, category_bias = fit_categories(
+        *category_signals(data_for_categories), data_for_categories
+    )
+    blender = Blender(
+        binary.coef_[0].astype(np.float32),
+        float(binary.intercept_[0]),
+        float(threshold),
+        category_weights,
+        category_bias,
+    )
+    per_group = {g: round(macro_f1(truth[groups == g], probability[groups == g] >= threshold), 4)
+                 for g in names}  # fmt: skip
+    return blender, per_group
+
+
+def _softmax_arrays(model: Any, features: Vectors) -> tuple[Vectors, Vectors]:
+    """A fitted scikit-learn logistic model as softmax weights over the harmful categories.
+
+    Categories it never saw get a bias so low they never win.
+    """
+    weights = np.zeros((features.shape[1], len(HARMFUL_COLUMNS)), dtype=np.float32)
+    bias = np.full(len(HARMFUL_COLUMNS), -30.0, dtype=np.float32)
+    classes = [HARMFUL_COLUMNS.index(int(label)) for label in model.classes_]
+    if len(classes) == 1:
+        bias[classes[0]] = 0.0
+    elif len(classes) == 2:  # one row for two classes: split it symmetrically
+        weights[:, classes[1]], weights[:, classes[0]] = model.coef_[0] / 2, -model.coef_[0] / 2
+        bias[classes[1]], bias[classes[0]] = model.intercept_[0] / 2, -model.intercept_[0] / 2
+    else:
+        weights[:, classes] = model.coef_.T
+        bias[classes] = model.intercept_
+    return weights, bias
+
+
+def train(data: TrainingData, seed: int = SEED) -> TrainedModel:
+    """The whole recipe: out-of-fold signals, the blender on them, the head on everything."""
+    rows, signals = out_of_fold(data, seed)
+    groups = _groups(data, seed)[rows]
+    blender, per_group = fit_blender(signals, data.labels[rows], groups, data)
+    stats = HeadStatistics(data.vectors, data.labels, data.sources.tolist(), len(CATEGORIES))
+    head = stats.solve(stats.sources, HEAD_REGULARISATION)
+    metrics = {
+        "out_of_fold_macro_f1": per_group,
+        "out_of_fold_mean_macro_f1": round(float(np.mean(list(per_group.values()))), 4),
+        "threshold": blender.threshold,
+        "rows": len(data.labels),
+        "rows_per_label": {
+            category.value: int(np.sum(data.labels == i)) for i, category in enumerate(CATEGORIES)
+        },
+    }
+    return TrainedModel(head, blender, metrics)
