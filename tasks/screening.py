@@ -252,6 +252,7 @@ def screen_sync(token: str) -> int:
             platform=item.get("platform"),
             user_id=item.get("user_id"),
             tenant=item.get("tenant"),
+            counts=False,
         )
         for item in items
     ]

@@ -60,6 +60,10 @@ class ScreenItem:
     # screened outside any tenant, as in the evaluation): only the global examples apply.
     tenant: str | None = None
     history: UserHistory | None = None  # the sender's recent counts, when the caller knows them
+    # Whether this text is an event that counts towards cross-event signals (the same content
+    # from many senders). False for texts screened on request (POST /v1/screen), which store
+    # nothing: they read the counts their tenant's events made, and add none.
+    counts: bool = True
 
 
 @dataclass
@@ -153,18 +157,29 @@ class ScreeningEngine:
         return hashlib.blake2b("|".join(parts).encode(), digest_size=6).hexdigest()
 
     def _repeat_counts(self, items: Sequence[ScreenItem], keys: list[str | None]) -> list[int]:
-        """Distinct senders seen recently for each text's content (0 without a counter)."""
+        """Distinct senders seen recently, within the item's tenant, for each text's content
+        (0 without a counter). Items that `count` record their sender; the others only read."""
         counts = [0] * len(items)
         if self.repeat_counter is None:
             return counts
-        wanted = [
-            (row, key, f"{item.platform}:{item.user_id}")
-            for row, (item, key) in enumerate(zip(items, keys, strict=True))
-            if key is not None and item.user_id is not None
-        ]
-        if wanted:
-            observed = self.repeat_counter.observe([(key, sender) for _, key, sender in wanted])
-            for (row, _, _), count in zip(wanted, observed, strict=True):
+        recorded: list[tuple[int, str, str]] = []
+        read: list[tuple[int, str]] = []
+        for row, (item, key) in enumerate(zip(items, keys, strict=True)):
+            if key is None or item.user_id is None:
+                continue
+            # One tenant's senders never count towards another tenant's content.
+            scoped = f"{item.tenant or DEFAULT_TENANT}:{key}"
+            if item.counts:
+                recorded.append((row, scoped, f"{item.platform}:{item.user_id}"))
+            else:
+                read.append((row, scoped))
+        if recorded:
+            observed = self.repeat_counter.observe([(key, sender) for _, key, sender in recorded])
+            for (row, _, _), count in zip(recorded, observed, strict=True):
+                counts[row] = count
+        if read:
+            seen = self.repeat_counter.peek([key for _, key in read])
+            for (row, _), count in zip(read, seen, strict=True):
                 counts[row] = count
         return counts
 

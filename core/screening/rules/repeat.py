@@ -43,6 +43,10 @@ class RepeatCounter(Protocol):
         senders seen for that content within the window."""
         ...
 
+    def peek(self, content_keys: Sequence[str]) -> list[int]:
+        """The distinct senders seen for each content key within the window, recording nothing."""
+        ...
+
 
 class RedisRepeatCounter:
     """RepeatCounter on Redis HyperLogLogs, one pipelined round trip per call."""
@@ -92,3 +96,16 @@ class RedisRepeatCounter:
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(f"repeat counter: {exc}") from exc
         return [int(count) for count in replies[2::3]]
+
+    def peek(self, content_keys: Sequence[str]) -> list[int]:
+        """The distinct senders of each content so far, without recording a sender."""
+        if not content_keys:
+            return []
+        bucket = int(self._clock() // self._window_s)
+        pipe = self._client.pipeline(transaction=False)
+        for content_key in content_keys:
+            pipe.pfcount(self._key(content_key, bucket), self._key(content_key, bucket - 1))
+        try:
+            return [int(count) for count in pipe.execute()]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(f"repeat counter: {exc}") from exc

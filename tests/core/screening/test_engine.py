@@ -191,3 +191,40 @@ def test_with_redis_the_cache_is_used_and_repeats_across_senders_are_flagged(
     engine.screen([ScreenItem(text=text)])
     assert cache.hits > hits_before
     assert client.keys("events:emb:*")
+
+
+def _repeated(decisions: list[Decision]) -> list[bool]:
+    """Whether the cross-sender signal fired on each decision."""
+    return ["repeat_across_senders" in {flag.id for flag in d.flags} for d in decisions]
+
+
+def test_one_tenants_senders_never_count_towards_another_tenants_repeats(
+    settings: Settings, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
+    text = "limited offer, my friends: the best deal in town is waiting for you"
+    beta = [
+        ScreenItem(text=text, platform="discord", user_id=f"b{i}", tenant="beta") for i in range(5)
+    ]
+    assert _repeated(engine.screen(beta)) == [False, False, False, False, True]
+    alpha = ScreenItem(text=text, platform="discord", user_id="a0", tenant="alpha")
+    assert _repeated(engine.screen([alpha])) == [False]
+
+
+def test_texts_screened_on_request_read_the_repeat_count_but_add_no_sender(
+    settings: Settings, redis_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
+    text = "everyone should see this wonderful new shop that opened downtown"
+    asked = [
+        ScreenItem(text=text, platform="slack", user_id=f"s{i}", tenant="alpha", counts=False)
+        for i in range(6)
+    ]
+    assert _repeated(engine.screen(asked)) == [False] * 6
+    events = [
+        ScreenItem(text=text, platform="slack", user_id=f"e{i}", tenant="alpha") for i in range(5)
+    ]
+    assert _repeated(engine.screen(events)) == [False, False, False, False, True]
+    assert _repeated(engine.screen(asked[:1])) == [True]  # what an event would get now
