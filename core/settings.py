@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(3, ge=1, description="deliveries before an entry is dead-lettered")
     decision_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="how long lookups find decisions")
     stream_keep_s: int = Field(3600, ge=0, description="acknowledged entries kept this long")
+    decision_stream_maxlen: int = Field(
+        100_000,
+        ge=1,
+        description="entries the high- and low-risk streams keep (more while a group has not "
+        "read them)",
+    )
     worker_heartbeat_s: float = Field(5.0, gt=0, description="how often workers say they are alive")
     task_visibility_timeout_s: int = Field(
         3600, ge=60, description="broker redelivers an unacknowledged task after this long"

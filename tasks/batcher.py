@@ -84,6 +84,7 @@ def reclaim() -> dict[str, Any]:
             dispatch(found.entries, queue, CLAIM, started)
             dispatched = len(found.entries)
     trimmed = stream.trim(settings.stream_keep_s)
+    trimmed += sum(stream.trim_decisions(settings.decision_stream_maxlen).values())
     if dispatched or dead:
         log.info("reclaimed", dispatched=dispatched, dead_lettered=dead, queue=queue)
     return {"dispatched": dispatched, "dead_lettered": dead, "trimmed": trimmed}

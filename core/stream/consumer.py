@@ -24,6 +24,7 @@ from core.stream.decisions import encode_dead_letter, encode_record
 from core.stream.entries import Entry, text
 from core.stream.ledger import Ledger, LedgerReader
 from core.stream.lua import ScriptRunner
+from core.stream.retention import Retention, StreamTrimmer
 
 # The user-history windows the decide script keeps (and the history rules read).
 POSTS_WINDOW_MS = 60_000
@@ -129,6 +130,7 @@ class ScreeningStream:
         self._decide = ScriptRunner(client, _DECIDE_LUA)
         self._dead_letter = ScriptRunner(client, _DEAD_LETTER_LUA)
         self._ledger = LedgerReader(client, keys)
+        self._trimmer = StreamTrimmer(client)
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
@@ -359,27 +361,16 @@ class ScreeningStream:
 
     def trim(self, keep_s: int = 3600) -> int:
         """Drop acknowledged entries older than `keep_s`; never an unread or pending one."""
-        try:
-            groups = {text(g["name"]): g for g in self.client.xinfo_groups(self.keys.ingest_stream)}
-            summary = self.client.xpending(self.keys.ingest_stream, self.keys.group)
-        except redis.RedisError:
-            return 0
-        group = groups.get(self.keys.group)
-        if group is None:
-            return 0
-        if summary and summary.get("pending"):
-            safe = text(summary["min"])  # everything before the oldest pending entry is acked
-        else:
-            ms, _, seq = text(group["last-delivered-id"]).partition("-")
-            safe = f"{ms}-{int(seq or 0) + 1}"
-        cutoff = f"{int(time.time() * 1000) - keep_s * 1000}-0"
-        threshold = min(safe, cutoff, key=lambda i: tuple(int(p) for p in i.split("-")))
-        try:
-            return int(
-                self.client.xtrim(self.keys.ingest_stream, minid=threshold, approximate=False)
-            )
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"could not trim the stream: {exc}") from exc
+        rule = Retention(self.keys.ingest_stream, required_group=self.keys.group)
+        return self._trimmer.trim(rule, older_than_ms=int(time.time() * 1000) - keep_s * 1000)
+
+    def trim_decisions(self, maxlen: int) -> dict[str, int]:
+        """Keep each decision stream (high, low) at its newest `maxlen` entries, or more while a
+        consumer group has not read them; how many entries each lost."""
+        return {
+            stream: self._trimmer.trim(Retention(stream, keep_newest=maxlen))
+            for stream in (self.keys.high_stream, self.keys.low_stream)
+        }
 
     def ledger(self) -> Ledger:
         """Read every counter and the in-flight count in one atomic step."""

@@ -51,6 +51,7 @@ def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_ba
     stack = Pipeline(
         redis_url, pipeline_var, tmp_path / "logs", database_url=database_url,
         archive_batch_size=3, archive_interval_s=0.5, reclaim_idle_s=10,
+        decision_stream_maxlen=5,
     )  # fmt: skip
     try:
         stack.start_workers()
@@ -76,6 +77,14 @@ def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_ba
         # The restarted pipeline worker serves the lag next to the ledger.
         assert "archive_lag_seconds 0.0" in stack.processes.metrics("pipeline-2")
         assert ledger.accepted == sum(outcomes.values())
+        # Once archived, the decision streams shrink to their retention length by themselves.
+        keys = stack.stream.keys
+        wait_until(
+            lambda: max(stack.redis.xlen(keys.high_stream), stack.redis.xlen(keys.low_stream)) <= 5,
+            30,
+            "decision streams trimmed\n" + stack.logs(),
+        )
+        assert stack.ledger().balanced
 
         # The history endpoint's numbers are the archive's rows for that user.
         response = stack.client.get("/v1/users/discord/regular", headers=HEADERS)
