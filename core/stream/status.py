@@ -1,4 +1,5 @@
-"""How far behind the consumer group is: backlog, pending, the oldest unprocessed entry, DLQ.
+"""How far behind the consumer group is: backlog, pending, the oldest unprocessed entry, DLQ;
+and how full Redis is: the decision streams' lengths and its memory against its ceiling.
 
 Read at each metrics scrape (tasks.metrics.pipeline). The age of the oldest unprocessed entry is the
 one number that says how late decisions are, whatever the throughput: it is the older of the
@@ -33,6 +34,10 @@ class StreamStatus:
     pending: int
     oldest_unprocessed_ms: int | None
     dead_letters: int
+    high: int = 0  # entries in the high-risk stream now
+    low: int = 0  # entries in the low-risk stream now
+    memory_used: int = 0  # bytes Redis holds
+    memory_max: int = 0  # its maxmemory ceiling; 0 when it has none
 
     def oldest_age_s(self, now_ms: int) -> float:
         """Seconds the oldest unprocessed entry has waited (0 when there is none)."""
@@ -59,14 +64,17 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
         pipe.xinfo_groups(keys.ingest_stream)
         pipe.xpending(keys.ingest_stream, keys.group)
         pipe.xlen(keys.dlq_stream)
-        length, groups, pending, dead = pipe.execute(raise_on_error=False)
+        pipe.xlen(keys.high_stream)
+        pipe.xlen(keys.low_stream)
+        pipe.info("memory")
+        length, groups, pending, dead, high, low, memory = pipe.execute(raise_on_error=False)
         group = _group(groups, keys.group)
         # The first entry not yet delivered to the group (the whole stream before it exists).
         after = "-" if group is None else f"({text(group['last-delivered-id'])}"
         unread = client.xrange(keys.ingest_stream, min=after, max="+", count=1)
     except redis.RedisError as exc:
         raise StoreUnavailable(f"could not read the stream's status: {exc}") from exc
-    size = 0 if isinstance(length, Exception) else int(length)
+    size = _count(length)
     # Counted from the stream, as the ledger does: XINFO GROUPS' lag can be false (see there).
     backlog = LedgerReader(client, keys).backlog()
     pending_count, candidates = 0, []
@@ -80,5 +88,14 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
         unprocessed=backlog,
         pending=pending_count,
         oldest_unprocessed_ms=min(candidates) if candidates else None,
-        dead_letters=0 if isinstance(dead, Exception) else int(dead),
+        dead_letters=_count(dead),
+        high=_count(high),
+        low=_count(low),
+        memory_used=0 if isinstance(memory, Exception) else int(memory.get("used_memory", 0)),
+        memory_max=0 if isinstance(memory, Exception) else int(memory.get("maxmemory", 0)),
     )
+
+
+def _count(reply: Any) -> int:
+    """A length from a pipelined reply, 0 where the command failed."""
+    return 0 if isinstance(reply, Exception) else int(reply)

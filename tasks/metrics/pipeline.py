@@ -113,6 +113,26 @@ class PipelineCollector(Collector):
             "Events in the dead-letter stream now.",
             None if status is None else status.dead_letters,
         )
+        decisions = GaugeMetricFamily(
+            "pipeline_decision_stream_entries",
+            "Entries in the high- and low-risk streams now (kept to DECISION_STREAM_MAXLEN once "
+            "every consumer group has read them).",
+            labels=["stream"],
+        )
+        if status is not None:
+            decisions.add_metric(["high"], status.high)
+            decisions.add_metric(["low"], status.low)
+        yield decisions
+        yield _gauge(
+            "pipeline_redis_memory_used_bytes",
+            "Memory the pipeline's Redis uses (INFO memory used_memory).",
+            None if status is None else status.memory_used,
+        )
+        yield _gauge(
+            "pipeline_redis_memory_max_bytes",
+            "The pipeline's Redis memory ceiling (maxmemory); 0 when it has none.",
+            None if status is None else status.memory_max,
+        )
         lengths = GaugeMetricFamily(
             "celery_queue_length",
             "Tasks waiting in each Celery queue (the broker's list length), as celery-exporter "
