@@ -87,6 +87,12 @@ class Keys:
         """Ledger counter of an outcome: accepted, high, low, dlq or replayed."""
         return f"{self.prefix}:count:{outcome}"
 
+    @property
+    def tenant_in_flight(self) -> str:
+        """Hash of each tenant's accepted events not yet decided or dead-lettered; it moves in
+        the same scripts as the ledger's counters, so per-tenant admission reads it exactly."""
+        return f"{self.prefix}:count:in-flight-by-tenant"
+
     # ------------------------------------------------------------------ per user
 
     def user_posts(self, tenant: str, platform: str, user_id: str) -> str:

@@ -20,12 +20,13 @@ from core.stream.decisions import (
 from core.stream.entries import Entry
 from core.stream.ingest import EventStream, IngestResult, IngestStatus, content_hash
 from core.stream.labels import Label, LabelStream
-from core.stream.ledger import Ledger, LedgerReader, read_ledger
+from core.stream.ledger import Backlog, Ledger, LedgerReader, read_ledger
 from core.stream.lua import ScriptRunner
 from core.stream.status import StreamStatus, read_status
 
 __all__ = [
     "ArchiveFeed",
+    "Backlog",
     "DeadLetter",
     "DeadLetters",
     "DecisionRecord",

@@ -30,7 +30,8 @@ from core.stream.retention import Retention, StreamTrimmer
 POSTS_WINDOW_MS = 60_000
 HIGH_RISK_WINDOW_MS = 24 * 3600 * 1000
 
-# KEYS = [ingest stream, high stream, low stream, high counter, low counter];
+# KEYS = [ingest stream, high stream, low stream, high counter, low counter, tenants' in-flight
+#         counts];
 # ARGV = [group, ttl_s, posts since ms, high-risk since ms, posts ttl ms, high-risk ttl ms, then
 #         per entry: stream id, route, decision key, record json, event json, request id,
 #         traceparent, decision json, tenant, replayed_from ('' unless replayed), sender's posts
@@ -54,6 +55,7 @@ for i = 7, #ARGV, 13 do
     redis.call('XADD', high and KEYS[2] or KEYS[3], '*', unpack(fields))
     redis.call('SET', ARGV[i + 2], ARGV[i + 3], 'EX', ARGV[2])
     redis.call('INCR', high and KEYS[4] or KEYS[5])
+    redis.call('HINCRBY', KEYS[6], ARGV[i + 8], -1)
     local posts, risky, at = ARGV[i + 10], ARGV[i + 11], ARGV[i + 12]
     if posts ~= '' then
       redis.call('ZADD', posts, at, id)
@@ -73,7 +75,8 @@ end
 return out
 """
 
-# KEYS = [ingest stream, dlq stream, dlq counter]; ARGV = [group, ttl_s, then per entry:
+# KEYS = [ingest stream, dlq stream, dlq counter, tenants' in-flight counts];
+# ARGV = [group, ttl_s, then per entry:
 #         stream id, event json, reason, deliveries, request id, traceparent, ingested_at,
 #         tenant, outcome key ('' when the event is unreadable), outcome record json,
 #         replayed_from ('' unless replayed)]
@@ -95,6 +98,7 @@ for i = 3, #ARGV, 11 do
     redis.call('XADD', KEYS[2], '*', unpack(fields))
     if ARGV[i + 8] ~= '' then redis.call('SET', ARGV[i + 8], ARGV[i + 9], 'EX', ARGV[2]) end
     redis.call('INCR', KEYS[3])
+    redis.call('HINCRBY', KEYS[4], ARGV[i + 7], -1)
     out[n] = 1
   else
     out[n] = 0
@@ -288,7 +292,8 @@ class ScreeningStream:
                 ]
             keys = self.keys
             moved = self._dead_letter(
-                [keys.ingest_stream, keys.dlq_stream, keys.counter("dlq")], args
+                [keys.ingest_stream, keys.dlq_stream, keys.counter("dlq"), keys.tenant_in_flight],
+                args,
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not dead-letter entries: {exc}") from exc
@@ -334,7 +339,14 @@ class ScreeningStream:
                 entry.ingested_at_ms or now,
             ]
         k = self.keys
-        keys = [k.ingest_stream, k.high_stream, k.low_stream, k.counter("high"), k.counter("low")]
+        keys = [
+            k.ingest_stream,
+            k.high_stream,
+            k.low_stream,
+            k.counter("high"),
+            k.counter("low"),
+            k.tenant_in_flight,
+        ]
         try:
             done = self._decide(keys, args)
         except redis.RedisError as exc:

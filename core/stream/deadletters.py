@@ -21,7 +21,7 @@ from core.keys import Keys
 from core.stream.entries import text
 from core.stream.lua import ScriptRunner
 
-# KEYS = [dlq stream, ingest stream, replayed counter, stream sequence];
+# KEYS = [dlq stream, ingest stream, replayed counter, stream sequence, tenants' in-flight counts];
 # ARGV = [now_ms, dlq id 1, dlq id 2, ...]
 # Every field of the dead-letter entry travels back except the dead-letter's own (its reason,
 # delivery count and the old stream id, kept as replayed_from: the id the event was first
@@ -37,9 +37,10 @@ for i = 2, #ARGV do
   if #found == 1 then
     local fields = found[1][2]
     local entry = {}
-    local old, first = '', ''
+    local old, first, tenant = '', '', 'default'
     for j = 1, #fields, 2 do
       if fields[j] == 'stream_id' then old = fields[j + 1] end
+      if fields[j] == 'tenant' then tenant = fields[j + 1] end
       if fields[j] == 'replayed_from' then first = fields[j + 1] end
       if not skip[fields[j]] then
         entry[#entry + 1] = fields[j]
@@ -55,6 +56,7 @@ for i = 2, #ARGV do
     out[#out + 1] = redis.call('XADD', KEYS[2], '*', unpack(entry))
     redis.call('XDEL', KEYS[1], ARGV[i])
     redis.call('INCR', KEYS[3])
+    redis.call('HINCRBY', KEYS[5], tenant, 1)
   else
     out[#out + 1] = ''
   end
@@ -140,6 +142,7 @@ class DeadLetters:
                 self.keys.ingest_stream,
                 self.keys.counter("replayed"),
                 self.keys.ingest_sequence,
+                self.keys.tenant_in_flight,
             ]
             args: list[str | int] = [int(time.time() * 1000), *(d.dlq_id for d in letters)]
             try:

@@ -16,7 +16,7 @@ from core.keys import Keys
 from core.models import Event, EventState, Platform
 from core.stream.decisions import decode_record
 from core.stream.entries import text
-from core.stream.ledger import LedgerReader
+from core.stream.ledger import Backlog, LedgerReader
 from core.stream.lua import ScriptRunner
 
 # One call per batch: for each event, either find its dedup record (duplicate when the content
@@ -25,7 +25,8 @@ from core.stream.lua import ScriptRunner
 # entry, two entries for one identity, or an entry the ledger does not count. Each entry carries
 # its sequence number in the stream (`seq`), which lets the ledger count unread entries exactly
 # (core.stream.ledger).
-# KEYS = [stream, accepted counter, stream sequence, dedup key of event 1..n];
+# KEYS = [stream, accepted counter, stream sequence, tenants' in-flight counts, dedup key of
+#         event 1..n];
 # ARGV = [window_s, now_ms, request_id, traceparent, tenant, hash 1, payload 1, hash 2, ...].
 _INGEST_LUA = """
 local stream = KEYS[1]
@@ -34,8 +35,8 @@ local now = ARGV[2]
 local out = {}
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local accepted = 0
-for i = 4, #KEYS do
-  local h = ARGV[2 * i - 2]
+for i = 5, #KEYS do
+  local h = ARGV[2 * i - 4]
   local record = redis.call('GET', KEYS[i])
   if record then
     local sep = string.find(record, ' ', 1, true)
@@ -43,7 +44,7 @@ for i = 4, #KEYS do
     out[#out + 1] = string.sub(record, sep + 1)
   else
     accepted = accepted + 1
-    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i - 1],
+    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i - 3],
       'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now,
       'tenant', ARGV[5], 'seq', seq + accepted)
     redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
@@ -54,6 +55,7 @@ end
 if accepted > 0 then
   redis.call('INCRBY', KEYS[2], accepted)
   redis.call('INCRBY', KEYS[3], accepted)
+  redis.call('HINCRBY', KEYS[4], ARGV[5], accepted)
 end
 return out
 """
@@ -104,6 +106,7 @@ class EventStream:
             self.keys.ingest_stream,
             self.keys.counter("accepted"),
             self.keys.ingest_sequence,
+            self.keys.tenant_in_flight,
         ]
         args: list[str | bytes | int] = [
             self.window_s,
@@ -161,3 +164,7 @@ class EventStream:
     def backlog(self) -> int:
         """Entries not yet processed by the consumer group (see core.stream.ledger)."""
         return self._ledger.backlog()
+
+    def backlog_by_tenant(self) -> Backlog:
+        """The backlog, in all and per tenant (see core.stream.ledger)."""
+        return self._ledger.backlog_by_tenant()

@@ -21,12 +21,14 @@ one, up to a bound.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import redis
 
 from core.errors import StoreUnavailable
 from core.keys import OUTCOMES, Keys
+from core.stream.entries import text
 from core.stream.lua import ScriptRunner
 
 # Entries without a sequence number counted at most, per reading (a few milliseconds of Redis).
@@ -100,11 +102,24 @@ class Ledger:
         return self.accepted == self.high + self.low + self.dead_lettered + self.in_flight
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Unprocessed events (unread plus pending), in all and per tenant."""
+
+    total: int = 0
+    by_tenant: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, tenant: str) -> int:
+        """One tenant's unprocessed events."""
+        return self.by_tenant.get(tenant, 0)
+
+
 class LedgerReader:
     """Reads the ledger and the backlog of one ingest stream, each in one atomic script."""
 
     def __init__(self, client: redis.Redis, keys: Keys = Keys()) -> None:
         self.keys = keys
+        self._client = client
         self._read = ScriptRunner(client, _LEDGER_LUA)
 
     def ledger(self) -> Ledger:
@@ -125,6 +140,18 @@ class LedgerReader:
     def backlog(self) -> int:
         """Entries not yet processed by the consumer group: unread plus pending."""
         return self.ledger().in_flight
+
+    def backlog_by_tenant(self) -> Backlog:
+        """The backlog, and each tenant's part of it (the per-tenant counts move in the same
+        scripts as the ledger; a count below zero, from events queued before they existed,
+        reads as zero)."""
+        total = self.backlog()
+        try:
+            raw = self._client.hgetall(self.keys.tenant_in_flight)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"could not read the tenants' backlog: {exc}") from exc
+        by_tenant = {text(k): max(0, int(v)) for k, v in raw.items()}
+        return Backlog(total, by_tenant)
 
 
 def read_ledger(client: redis.Redis, keys: Keys) -> Ledger:

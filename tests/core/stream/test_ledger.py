@@ -6,9 +6,11 @@ import time
 
 import redis
 
-from core.stream import DeadLetters, EventStream, ScreeningStream
+from core.models import Event
+from core.stream import Backlog, DeadLetters, EventStream, ScreeningStream
 from devtools.redis_server import RedisServer
 from tests.core.stream.test_consumer import decision_for, ingest
+from tests.factories import event_body
 
 
 def screen_all(client: redis.Redis, stream: ScreeningStream, count: int) -> None:
@@ -84,3 +86,24 @@ def test_replayed_dead_letters_are_counted_as_unread_among_new_entries(
     ledger = stream.ledger()
     assert (ledger.dead_lettered, ledger.replayed, ledger.in_flight) == (0, 2, 9)
     assert ledger.balanced
+
+
+def test_each_tenants_backlog_moves_with_its_events_through_every_outcome(
+    redis_client: redis.Redis,
+) -> None:
+    stream, front = ScreeningStream(redis_client), EventStream(redis_client)
+    stream.ensure_group()
+    events = [Event.model_validate(event_body()) for _ in range(8)]
+    front.ingest(events[:5], tenant="alpha")
+    front.ingest(events[5:], tenant="beta")
+    front.ingest(events[:2], tenant="alpha")  # duplicates count nothing
+    assert front.backlog_by_tenant() == Backlog(8, {"alpha": 5, "beta": 3})
+    read = stream.read("batcher", 8)
+    alpha = [e for e in read if e.tenant == "alpha"]
+    beta = [e for e in read if e.tenant == "beta"]
+    stream.decide(alpha[:2], [decision_for(e) for e in alpha[:2]])
+    stream.dead_letter(beta[:1], {beta[0].stream_id: 3})
+    assert front.backlog_by_tenant() == Backlog(5, {"alpha": 3, "beta": 2})
+    DeadLetters(redis_client).replay()  # the dead letter is in flight again, for beta
+    assert front.backlog_by_tenant() == Backlog(6, {"alpha": 3, "beta": 3})
+    assert stream.ledger().balanced
