@@ -42,7 +42,8 @@ def presented_key(headers: Headers) -> str | None:
 
 
 def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
-    """Check the request's API key and its rate limit; return its tenant and fingerprint."""
+    """Check the request's API key and its tenant's rate limit (the request counts one event;
+    a batch pays for the rest once its size is known); return its tenant and fingerprint."""
     key = presented_key(headers)
     if key is None:
         raise ApiError(
@@ -56,12 +57,12 @@ def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
         raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
     limiter = services.rate_limiter
     if limiter is not None:
-        decision = limiter.take(key)
+        decision = limiter.take(tenant)
         if not decision.allowed:
             raise ApiError(
                 429,
                 "rate_limited",
-                "too many requests for this API key",
+                f"too many events for tenant {tenant!r}: its limit is {limiter.describe()}",
                 headers={"Retry-After": str(decision.retry_after_s)},
             )
     return tenant, fingerprint(key)

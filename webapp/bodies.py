@@ -12,6 +12,7 @@ from gunicorn.http.errors import ParseException
 from webapp.errors import ApiError
 
 _READ_SIZE = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _check_content_type(request: Request) -> None:
@@ -28,19 +29,32 @@ def _check_content_type(request: Request) -> None:
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, never producing more than `limit` bytes."""
-    inflater = zlib.decompressobj(wbits=31)
+    """Decompress a gzip body of one or more members (RFC 1952), never producing more than
+    `limit` bytes in all; anything after the last member that is not a member is refused."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
     try:
-        out = inflater.decompress(data, limit + 1)
-        if len(out) > limit:
-            raise ApiError(
-                413, "payload_too_large", f"the decompressed body is larger than {limit} bytes"
-            )
-        if not inflater.eof:
-            raise ApiError(400, "invalid_encoding", "the gzip body is truncated")
+        while True:
+            inflater = zlib.decompressobj(wbits=31)
+            part = inflater.decompress(rest, limit + 1 - size)
+            size += len(part)
+            out.append(part)
+            if size > limit:
+                raise ApiError(
+                    413, "payload_too_large", f"the decompressed body is larger than {limit} bytes"
+                )
+            if not inflater.eof:
+                raise ApiError(400, "invalid_encoding", "the gzip body is truncated")
+            rest = inflater.unused_data
+            if not rest:
+                return b"".join(out)
+            if not rest.startswith(_GZIP_MAGIC):
+                raise ApiError(
+                    400, "invalid_encoding", f"{len(rest)} bytes after the gzip data are not gzip"
+                )
     except zlib.error as exc:
         raise ApiError(400, "invalid_encoding", f"the body is not valid gzip: {exc}") from None
-    return out
 
 
 def read_body(request: Request, limit: int) -> bytes:

@@ -49,23 +49,35 @@ class EventRoutes:
         settings = self.settings
         return read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
 
-    def admit(self) -> None:
-        """Refuse new events with 503 while the backlog is past its high-water mark."""
+    def admit(self, count: int) -> None:
+        """Refuse a tenant's `count` new events: 429 past its rate limit (every event counts,
+        and the request itself already counted one), 503 while the tenant is over its share of
+        the backlog or the whole backlog is past its high-water mark."""
+        limiter = self.services.rate_limiter
+        if limiter is not None and count > 1:
+            decision = limiter.take(g.tenant, count - 1)
+            if not decision.allowed:
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    f"too many events for tenant {g.tenant!r}: its limit is {limiter.describe()}",
+                    headers={"Retry-After": str(decision.retry_after_s)},
+                )
         monitor = self.services.backlog
         level = monitor.level()
-        self.metrics.backlog.set(level)
-        if monitor.overloaded(level):
+        self.metrics.backlog.set(level.total)
+        refusal = monitor.refusal(g.tenant, level)
+        if refusal is not None:
             raise ApiError(
                 503,
                 "overloaded",
-                f"the queue holds {level} unprocessed events (limit {monitor.threshold}); "
-                "retry later",
+                refusal.message(),
                 headers={"Retry-After": str(self.settings.retry_after_s)},
             )
 
     def ingest(self, events: list[Event]) -> list[IngestResult]:
-        """Queue validated events after the backpressure check."""
-        self.admit()
+        """Queue validated events after the rate limit and backpressure checks."""
+        self.admit(len(events))
         with self.services.spans.send(len(events)) as span:
             # The send span's context is what the entries carry to the screening side.
             results = self.services.stream.ingest(

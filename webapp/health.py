@@ -37,7 +37,7 @@ def blueprint(services: Services) -> Blueprint:
             # Where Redis lives is for the logs, not for whoever can reach the probe.
             log.warning("not_ready", error=str(exc))
             return _answer({"status": "unavailable", "reason": "redis unreachable"}, 503)
-        body = {"backlog": level, "threshold": services.backlog.threshold}
+        body = {"backlog": level.total, "threshold": services.backlog.threshold}
         if services.backlog.overloaded(level):
             return _answer({"status": "overloaded", **body}, 503)
         return _answer({"status": "ready", **body}, 200)

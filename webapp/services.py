@@ -48,13 +48,14 @@ class Services:
 
     @cached_property
     def backlog(self) -> BacklogMonitor:
-        """The cached backlog reading behind 503s and /readyz."""
+        """The cached backlog reading (in all and per tenant) behind 503s and /readyz."""
         s = self.settings
         return BacklogMonitor(
-            self.stream.backlog,
+            self.stream.backlog_by_tenant,
             limit=s.backlog_max,
             high_water=s.backlog_high_water,
             refresh_s=s.backlog_refresh_s,
+            tenants=len(self.key_ring.tenants),
         )
 
     @cached_property
@@ -64,7 +65,7 @@ class Services:
 
     @cached_property
     def rate_limiter(self) -> RateLimiter | None:
-        """The per-key token bucket, or None when rate limiting is off."""
+        """The per-tenant token bucket, or None when rate limiting is off."""
         s = self.settings
         if s.rate_limit_per_s <= 0:
             return None

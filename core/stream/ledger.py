@@ -144,13 +144,15 @@ class LedgerReader:
     def backlog_by_tenant(self) -> Backlog:
         """The backlog, and each tenant's part of it (the per-tenant counts move in the same
         scripts as the ledger; a count below zero, from events queued before they existed,
-        reads as zero)."""
+        reads as zero, and none reads above the total)."""
         total = self.backlog()
         try:
             raw = self._client.hgetall(self.keys.tenant_in_flight)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not read the tenants' backlog: {exc}") from exc
-        by_tenant = {text(k): max(0, int(v)) for k, v in raw.items()}
+        # No tenant holds more than the whole backlog: entries acknowledged outside the decide
+        # scripts (an operator's XACK) leave a tenant's count behind, never the stream's.
+        by_tenant = {text(k): min(total, max(0, int(v))) for k, v in raw.items()}
         return Backlog(total, by_tenant)
 
 

@@ -157,6 +157,39 @@ def test_corrupt_gzip_is_a_400(client: FlaskClient) -> None:
     assert response.get_json()["error"] == "invalid_encoding"
 
 
+def test_bytes_after_the_gzip_data_are_a_400(client: FlaskClient) -> None:
+    response = client.post(
+        "/v1/events",
+        data=gzip.compress(orjson.dumps(event_body())) + b"\x00JUNK",
+        headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_encoding"
+    assert "after the gzip data" in response.get_json()["message"]
+
+
+def test_a_gzip_body_of_several_members_is_one_body(client: FlaskClient) -> None:
+    raw = orjson.dumps(event_body())
+    members = gzip.compress(raw[:10]) + gzip.compress(raw[10:])  # RFC 1952, as `cat a.gz b.gz`
+    response = client.post(
+        "/v1/events",
+        data=members,
+        headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 202, response.get_json()
+
+
+def test_members_that_together_pass_the_cap_are_a_413(redis_url: str) -> None:
+    client = make_app(redis_url, max_decompressed_bytes=64 * 1024).test_client()
+    half = gzip.compress(b" " * (40 * 1024))
+    response = client.post(
+        "/v1/events",
+        data=half + half,
+        headers={**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 413
+
+
 def test_gzip_bomb_is_a_413_without_inflating_past_the_cap(redis_url: str) -> None:
     client = make_app(redis_url, max_decompressed_bytes=64 * 1024).test_client()
     bomb = gzip.compress(b" " * (50 * 1024 * 1024))  # 50 MiB of spaces, ~50 KiB compressed
