@@ -16,7 +16,7 @@ from tests.factories import ROOT
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-# The dashboards the operations guide promises (README, "Operations").
+# The dashboards the operations guide promises (docs/operations.md, "Dashboards and alerts").
 EXPECTED = {
     "screening-ingestion",
     "screening-pipeline",
