@@ -13,14 +13,12 @@ from werkzeug.datastructures import Headers
 from core.admission.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
+from webapp.routes import PUBLIC_ENDPOINTS
 from webapp.services import Services
 
 log = structlog.get_logger("webapp.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_PUBLIC_ENDPOINTS = frozenset(
-    {"health.healthz", "health.readyz", "prometheus_metrics", "openapi.serve_document"}
-)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="screening"'}
 
 
@@ -79,7 +77,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         headers = req.headers
         context.request_id = request_id_from(headers)
         # Unknown paths and methods get their 404/405 rather than a 401.
-        if req.routing_exception is None and req.endpoint not in _PUBLIC_ENDPOINTS:
+        if req.routing_exception is None and req.endpoint not in PUBLIC_ENDPOINTS:
             context.tenant, context.key_id = authenticate(services, headers)
 
     @app.after_request

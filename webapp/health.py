@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import redis
 import structlog
-from flask import Blueprint, Response
+from flask import Response
 
 from core.errors import StoreUnavailable
 from webapp.services import Services
@@ -18,18 +18,19 @@ def _answer(body: dict[str, object], status: int) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
-def blueprint(services: Services) -> Blueprint:
-    """Build the probes' blueprint around this process's services."""
-    bp = Blueprint("health", __name__)
+class HealthViews:
+    """The probes (routed by webapp.routes), bound to this process's services."""
 
-    @bp.get("/healthz")
-    def healthz() -> Response:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def healthz(self) -> Response:
         """The process is alive and serving requests."""
         return _answer({"status": "ok"}, 200)
 
-    @bp.get("/readyz")
-    def readyz() -> Response:
+    def readyz(self) -> Response:
         """Ready when Redis answers and the backlog is under its high-water mark."""
+        services = self.services
         try:
             services.client.ping()
             level = services.backlog.level()
@@ -41,5 +42,3 @@ def blueprint(services: Services) -> Blueprint:
         if services.backlog.overloaded(level):
             return _answer({"status": "overloaded", **body}, 503)
         return _answer({"status": "ready", **body}, 200)
-
-    return bp
