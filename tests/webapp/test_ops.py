@@ -10,8 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from core.models import Event
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH
+from tests.factories import AUTH, event_body
 
 
 def test_healthz_needs_no_key_and_says_ok(client: FlaskClient) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from devtools.redis_server import RedisServer
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH, make_app
+from tests.factories import AUTH, event_body, make_app
 
 
 def test_redis_outage_gives_503_and_recovery_needs_no_restart(own_redis: RedisServer) -> None:

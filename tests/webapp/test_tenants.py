@@ -6,8 +6,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.factories import event_body
-from tests.webapp.conftest import make_app
+from tests.factories import event_body, make_app
 
 ACME = {"X-API-Key": "acme-key"}
 GLOBEX = {"X-API-Key": "globex-key"}

@@ -8,7 +8,7 @@ import redis
 
 from core.stream import DeadLetters, EventStream, ScreeningStream
 from devtools.redis_server import RedisServer
-from tests.core.stream.test_consumer import decision_for, ingest
+from tests.factories import decision_for, ingest
 
 
 def screen_all(client: redis.Redis, stream: ScreeningStream, count: int) -> None:
