@@ -105,6 +105,12 @@ class Keys:
 
     # ------------------------------------------------------------------ front door
 
+    @property
+    def readiness_probe(self) -> str:
+        """A short-lived key /readyz writes: ready means Redis still takes writes (it refuses
+        them at its memory ceiling, and on a read-only replica)."""
+        return f"{self.prefix}:readyz"
+
     def rate_bucket(self, key_digest: str) -> str:
         """Token bucket of one API key (named by a digest: the key never reaches Redis)."""
         return f"{self.prefix}:rate:{key_digest}"

@@ -37,8 +37,12 @@ def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     body = orjson.dumps(
         {"error": reason.lower().replace(" ", "_"), "message": f"{reason}: {mesg}"[:300]}
     )
+    # The web app's SECURITY_HEADERS (webapp.access), spelled out: importing the app here
+    # would load it into the master process (a test keeps the two equal).
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + body)

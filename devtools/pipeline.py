@@ -6,13 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from devtools.redis_server import free_port
+from tasks.worker import beat_argv, worker_launcher_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,11 +37,11 @@ class PipelineProcesses:
         self.metrics_ports: dict[str, int] = {}
         log_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
-        """Start `python -m <args>` as `name`, logging to <log_dir>/<name>.log."""
+    def start(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+        """Start the command line `argv` as `name`, logging to <log_dir>/<name>.log."""
         with (self.log_dir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", *args],
+                argv,
                 env={**self.env, **env},
                 cwd=ROOT,
                 stdout=log,
@@ -53,14 +53,13 @@ class PipelineProcesses:
 
     def start_beat(self) -> None:
         """Celery beat with its schedule file in the log directory."""
-        schedule = str(self.log_dir / "celerybeat-schedule")
-        self.start("beat", ["celery", "-A", "tasks.app", "beat", "--schedule", schedule])
+        self.start("beat", beat_argv(str(self.log_dir / "celerybeat-schedule")))
 
     def start_worker(self, name: str, role: list[str], **env: str) -> subprocess.Popen[bytes]:
         """A worker through the project's launcher, e.g. role=["--cpu"], serving its metrics on
         a free port (`metrics_ports[name]`)."""
         port = self.metrics_ports[name] = free_port()
-        return self.start(name, ["tasks.worker", *role], WORKER_METRICS_PORT=str(port), **env)
+        return self.start(name, worker_launcher_argv(role), WORKER_METRICS_PORT=str(port), **env)
 
     def metrics(self, name: str) -> str:
         """What a worker's /metrics serves now."""

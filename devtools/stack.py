@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,9 @@ from core.settings import Settings
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 from devtools.supervisor import Program
-from tasks.flower import login
+from devtools.web_server import gunicorn_argv
+from tasks.flower import flower_launcher_argv, login
+from tasks.worker import beat_argv, worker_launcher_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,25 +98,19 @@ def build_stack(
     env["FLOWER_BASIC_AUTH"] = flower_login
     metrics = var / "prometheus" / "web"
     metrics.mkdir(parents=True, exist_ok=True)
-    python = sys.executable
-    gunicorn = [python, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    beat = [python, "-m", "celery", "-A", "tasks.app", "beat", "--loglevel", "WARNING"]
-    flower = [python, "-m", "tasks.flower", "--address=127.0.0.1", "--persistent=False"]
     roles = [("pipeline worker", ["--pipeline"])] + (
         [(f"gpu{i} worker", ["--gpu", str(i)]) for i in range(gpus)]
         if gpus
         else [("cpu worker", ["--cpu"])]
     )
     ports = {name: metrics_port + i if metrics_port else 0 for i, (name, _) in enumerate(roles)}
-    workers = [
-        Program(name, [python, "-m", "tasks.worker", *role, "--metrics-port", str(ports[name])])
-        for name, role in roles
-    ]
+    workers = [Program(name, worker_launcher_argv(role, ports[name])) for name, role in roles]
+    flower = ["--address=127.0.0.1", "--persistent=False", f"--port={settings.flower_port}"]
     programs += [
-        Program("web", gunicorn, {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}),
-        Program("beat", [*beat, "--schedule", str(var / "celerybeat-schedule")]),
+        Program("web", gunicorn_argv(), {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}),
+        Program("beat", beat_argv(str(var / "celerybeat-schedule"), loglevel="WARNING")),
         *workers,
-        Program("flower", [*flower, f"--port={settings.flower_port}"]),
+        Program("flower", flower_launcher_argv(flower)),
     ]
     metrics_ports = {name: port for name, port in ports.items() if port}
     return LocalStack(

@@ -19,6 +19,14 @@ from devtools.redis_server import free_port
 from devtools.supervisor import child_pids
 
 ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
+
+
+def gunicorn_argv(
+    app: str | None = None, config: Path = GUNICORN_CONFIG, python: str = sys.executable
+) -> list[str]:
+    """The command line of gunicorn with the project's settings (app: the config's when None)."""
+    return [python, "-m", "gunicorn", "-c", str(config), *([app] if app else [])]
 
 
 class GunicornServer:
@@ -50,14 +58,7 @@ class GunicornServer:
         (self.work_dir / "prometheus").mkdir(parents=True, exist_ok=True)
         self.log = open(self.work_dir / "gunicorn.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(ROOT / "deploy" / "gunicorn.conf.py"),
-                self.app,
-            ],
+            gunicorn_argv(self.app),
             env=self.env,
             cwd=ROOT,
             stdout=self.log,

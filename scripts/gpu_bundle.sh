@@ -6,7 +6,7 @@
 #   wheels/   what the image lacks, for CPython 3.12 (faiss is left out: the index uses numpy)
 #   redis/    redis-server unpacked from Debian's package
 #   model/    the packaged all-MiniLM-L6-v2 with its weights in fp16
-# Then, on the GPU host, from the repository root (see README: "On a GPU host"):
+# Then, on the GPU host, from the repository root (see docs/deploying.md, "On a GPU host"):
 #   scripts/gpu_run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,6 +15,7 @@ import sys
 
 from core.errors import ConfigError
 from core.settings import Settings
+from tasks.worker import celery_argv
 
 GENERATED_USER = "admin"
 
@@ -36,9 +37,14 @@ def login(settings: Settings) -> tuple[str, bool]:
     return value, False
 
 
-def flower_command(args: list[str]) -> list[str]:
+def flower_argv(options: list[str], python: str = sys.executable) -> list[str]:
     """The command line of Flower for this app (credentials are not part of it)."""
-    return [sys.executable, "-m", "celery", "-A", "tasks.app", "flower", *args]
+    return celery_argv("flower", options, python)
+
+
+def flower_launcher_argv(options: list[str], python: str = sys.executable) -> list[str]:
+    """The command line of this launcher, passing `options` on to Flower."""
+    return [python, "-m", "tasks.flower", *options]
 
 
 def main() -> None:
@@ -50,7 +56,7 @@ def main() -> None:
             "or FLOWER_BASIC_AUTH_FILE to choose one)\n"
         )
         sys.stdout.flush()
-    command = flower_command(sys.argv[1:])
+    command = flower_argv(sys.argv[1:])
     os.execvpe(command[0], command, {**os.environ, "FLOWER_BASIC_AUTH": value})
 
 

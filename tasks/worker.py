@@ -8,6 +8,9 @@ Each worker serves its host's metrics on WORKER_METRICS_PORT (or --metrics-port)
 write them to a directory of its own, `<WORKER_METRICS_DIR>/<role>-<port>` (one port, one worker
 per host), which is emptied before the worker starts so no earlier run's values are summed.
 WORKER_METRICS_DIR must be local to the host (not a volume other hosts share).
+
+The command lines of Celery's programs for this app (worker, beat, and this launcher) are
+spelled here once; every place that starts one calls these functions.
 """
 
 from __future__ import annotations
@@ -21,10 +24,61 @@ from pathlib import Path
 from celeryconfig import CPU_QUEUE, PIPELINE_QUEUE, SYNC_QUEUE, gpu_queue
 from core.settings import Settings
 
+CELERY_APP = "tasks.app"  # the module holding the Celery app, for `celery -A`
+
 
 def metrics_dir(base: Path, name: str, port: int) -> Path:
     """Where a worker's processes write their metrics."""
     return base / f"{name}-{port}"
+
+
+def celery_argv(program: str, options: list[str], python: str = sys.executable) -> list[str]:
+    """The command line of one of Celery's programs (worker, beat, flower) for this app."""
+    return [python, "-m", "celery", "-A", CELERY_APP, program, *options]
+
+
+def worker_argv(
+    queues: list[str],
+    *,
+    hostname: str,
+    pool: str,
+    concurrency: int,
+    loglevel: str,
+    events: bool = True,
+    python: str = sys.executable,
+) -> list[str]:
+    """The command line of a Celery worker consuming `queues` (events: send task events)."""
+    return celery_argv(
+        "worker",
+        [
+            "--queues", ",".join(queues),
+            "--hostname", hostname,
+            "--pool", pool,
+            "--concurrency", str(concurrency),
+            "--loglevel", loglevel,
+            "--without-gossip", "--without-mingle",
+            *(["-E"] if events else []),
+        ],
+        python,
+    )  # fmt: skip
+
+
+def beat_argv(
+    schedule: str, loglevel: str | None = None, python: str = sys.executable
+) -> list[str]:
+    """The command line of Celery beat keeping its schedule in `schedule` (loglevel: Celery's
+    default when None)."""
+    options = ["--loglevel", loglevel] if loglevel else []
+    return celery_argv("beat", [*options, "--schedule", schedule], python)
+
+
+def worker_launcher_argv(
+    role: list[str], metrics_port: int | None = None, python: str = sys.executable
+) -> list[str]:
+    """The command line of this launcher for a role, e.g. ["--gpu", "0"] (metrics_port: serve
+    /metrics there, 0 off; WORKER_METRICS_PORT when None)."""
+    port = [] if metrics_port is None else ["--metrics-port", str(metrics_port)]
+    return [python, "-m", "tasks.worker", *role, *port]
 
 
 def worker_command(
@@ -53,19 +107,13 @@ def worker_command(
         queues, name, pool = [CPU_QUEUE, SYNC_QUEUE], "cpu", "prefork"
     else:
         queues, name, pool = [PIPELINE_QUEUE], "pipeline", "threads"
-    command = [
-        sys.executable, "-m", "celery", "-A", "tasks.app", "worker",
-        "--queues", ",".join(queues),
-        "--hostname", f"{name}@%h",
-        "--pool", pool,
-        # The pipeline's ticks (drain, reclaim, archive, retain) each hold a thread while they
-        # run; four keep a busy drain and archive from delaying the reclaimer.
-        "--concurrency", str(concurrency if role != "pipeline" else max(concurrency, 4)),
-        "--loglevel", loglevel,
-        "--without-gossip", "--without-mingle",
-        "-E",
-    ]  # fmt: skip
-    return command, env
+    # The pipeline's ticks (drain, reclaim, archive, retain) each hold a thread while they
+    # run; four keep a busy drain and archive from delaying the reclaimer.
+    threads = concurrency if role != "pipeline" else max(concurrency, 4)
+    argv = worker_argv(
+        queues, hostname=f"{name}@%h", pool=pool, concurrency=threads, loglevel=loglevel
+    )
+    return argv, env
 
 
 def main() -> None:

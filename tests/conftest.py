@@ -22,6 +22,10 @@ from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 
+# The shared builders assert too (assert_each_decided_once, Pipeline.post): rewritten like test
+# modules' asserts, so a failure shows its values.
+pytest.register_assert_rewrite("tests.factories")
+
 # The tests' processes record every span in memory, as a process configured with an exporter
 # would (a provider is installed once per process, so once for the whole session).
 _SPANS = InMemorySpanExporter()

@@ -6,7 +6,8 @@ core/screening never import each other; core/screening's stages import only the 
 them (text, embedding, rules, reference, scoring, then the engine that walks a batch through
 them); the offline training recipe is used by the evaluation alone, never on the hot path;
 core/quality measures screening and nothing imports it; and no chain of imports comes back to
-where it started.
+where it started. Under tests/, what tests share lives in tests/factories: no file imports a test
+module or a conftest (fixtures are used by argument).
 """
 
 from __future__ import annotations
@@ -173,3 +174,34 @@ def test_importing_every_core_module_loads_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _is_test_module(name: str) -> bool:
+    """Whether a dotted (maybe relative) name is a test module, a conftest or inside one."""
+    return any(part == "conftest" or part.startswith("test_") for part in name.split("."))
+
+
+def _test_modules_imported(path: Path) -> set[str]:
+    """The test modules (test_*) and conftest modules a file imports, relative imports too."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if _is_test_module(alias.name))
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            if _is_test_module(module):
+                found.add(module)
+            else:  # `from tests.tasks import conftest`, `from . import test_pipeline`
+                dot = "." if node.module else ""
+                names = (f"{module}{dot}{alias.name}" for alias in node.names)
+                found.update(name for name in names if _is_test_module(name))
+    return found
+
+
+def test_no_file_under_tests_imports_a_test_module_or_a_conftest() -> None:
+    imported = {
+        str(path.relative_to(ROOT)): sorted(names)
+        for path in (ROOT / "tests").rglob("*.py")
+        if (names := _test_modules_imported(path))
+    }
+    assert imported == {}

@@ -6,10 +6,15 @@ import structlog
 from flask import Flask
 
 from core.settings import Settings
-from webapp import access, archive, events, health, openapi, screen, tracing
+from webapp import access, routes, tracing
+from webapp.archive import ArchiveViews
 from webapp.errors import register_error_handlers
+from webapp.events import EventViews
+from webapp.health import HealthViews
 from webapp.methods import KnownMethods
 from webapp.metrics import WebMetrics
+from webapp.openapi import OpenApiViews
+from webapp.screen import ScreenViews
 from webapp.services import Services
 
 log = structlog.get_logger(__name__)
@@ -17,7 +22,8 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: Settings) -> Flask:
     """Build the web app for these settings; Redis is contacted on the first request."""
-    app = Flask(__name__)
+    # No static folder: the URL map holds the route table's rules and nothing else.
+    app = Flask(__name__, static_folder=None)
     # `//v1/events` is an unknown path (a JSON 404), not a redirect with werkzeug's HTML body.
     app.url_map.merge_slashes = False
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -28,11 +34,14 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["web_metrics"] = metrics
     register_error_handlers(app, metrics.count_rejection)
     access.install(app, services, metrics)
-    app.register_blueprint(events.blueprint(services, metrics))
-    app.register_blueprint(health.blueprint(services))
-    app.register_blueprint(screen.blueprint(services))
-    app.register_blueprint(archive.blueprint(services))
-    app.register_blueprint(openapi.bp)
+    views = {
+        "events": EventViews(services, metrics),
+        "screen": ScreenViews(services),
+        "archive": ArchiveViews(services),
+        "health": HealthViews(services),
+        "openapi": OpenApiViews(routes.ROUTES),
+    }
+    routes.register(app, views)
     tracing.instrument(app)
     # Outermost: a method the service does not know never reaches a metric, log or span.
     app.wsgi_app = KnownMethods(app.wsgi_app, metrics)  # type: ignore[method-assign]

@@ -13,15 +13,20 @@ from werkzeug.datastructures import Headers
 from core.admission.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
+from webapp.routes import PUBLIC_ENDPOINTS
 from webapp.services import Services
 
 log = structlog.get_logger("webapp.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_PUBLIC_ENDPOINTS = frozenset(
-    {"health.healthz", "health.readyz", "prometheus_metrics", "openapi.serve_document"}
-)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="screening"'}
+# Every answer is JSON that may echo what a client chose (a review's reviewer and note): no
+# browser may sniff it into something else, run it, or frame it. A page that needs more (the
+# moderators' console) sets its own policy, which these defaults leave alone.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 def request_id_from(headers: Headers) -> str:
@@ -55,17 +60,24 @@ def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
     tenant = services.key_ring.tenant_of(key)
     if tenant is None:
         raise ApiError(401, "unauthorized", "invalid API key", headers=_CHALLENGE)
-    limiter = services.rate_limiter
-    if limiter is not None:
-        decision = limiter.take(tenant)
-        if not decision.allowed:
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"too many events for tenant {tenant!r}: its limit is {limiter.describe()}",
-                headers={"Retry-After": str(decision.retry_after_s)},
-            )
+    charge(services, tenant, 1)
     return tenant, fingerprint(key)
+
+
+def charge(services: Services, tenant: str, events: int, paid: int = 0) -> None:
+    """Spend `events` tokens of the tenant's rate limit (after the `paid` ones the request spent
+    already); 429 with Retry-After when it is spent."""
+    limiter = services.rate_limiter
+    if limiter is None or events < 1:
+        return
+    decision = limiter.take(tenant, events, paid=paid)
+    if not decision.allowed:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many events for tenant {tenant!r}: its limit is {limiter.describe()}",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
 
 
 def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
@@ -79,8 +91,12 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         context.started = time.perf_counter()
         headers = req.headers
         context.request_id = request_id_from(headers)
+        # werkzeug's router and `request.path` strip leading slashes (whatever merge_slashes
+        # says), so `//v1/events` would reach the events view: it is an unknown path.
+        if req.environ.get("PATH_INFO", "").startswith("//"):
+            raise ApiError(404, "not_found", "the requested URL was not found on the server")
         # Unknown paths and methods get their 404/405 rather than a 401.
-        if req.routing_exception is None and req.endpoint not in _PUBLIC_ENDPOINTS:
+        if req.routing_exception is None and req.endpoint not in PUBLIC_ENDPOINTS:
             context.tenant, context.key_id = authenticate(services, headers)
 
     @app.after_request
@@ -88,6 +104,8 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         context, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
         request_id = context.get("request_id", "")
         response.headers["X-Request-ID"] = request_id
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         seconds = time.perf_counter() - context.get("started", time.perf_counter())
         endpoint = req.endpoint or "unmatched"
         status = response.status_code

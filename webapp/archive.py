@@ -7,8 +7,7 @@ from typing import Any
 
 import orjson
 import structlog
-from flask import Blueprint, Response, g, request
-from pydantic import ValidationError
+from flask import Response, g, request
 from sqlalchemy import Engine
 
 from core.archive import (
@@ -24,7 +23,7 @@ from core.errors import StoreUnavailable
 from core.models import Platform
 from core.stream import Label
 from webapp.bodies import read_json
-from webapp.errors import ApiError, field_errors
+from webapp.errors import ApiError, parse
 from webapp.services import Services
 
 log = structlog.get_logger(__name__)
@@ -48,8 +47,8 @@ def _platform(platform: str) -> str:
     return platform
 
 
-class ArchiveRoutes:
-    """The views of the archive, bound to this process's services."""
+class ArchiveViews:
+    """The views of the archive (routed by webapp.routes), bound to this process's services."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -63,12 +62,7 @@ class ArchiveRoutes:
 
     def list_decisions(self) -> Response:
         """A page of archived decisions, newest first, filtered by the query string."""
-        try:
-            query = DecisionQuery.model_validate(request.args.to_dict(flat=True))
-        except ValidationError as exc:
-            raise ApiError(
-                422, "validation_failed", "invalid query parameters", errors=field_errors(exc)
-            ) from None
+        query = parse(DecisionQuery, request.args.to_dict(flat=True), "invalid query parameters")
         decisions, cursor = list_decisions(self.database(), tenant(), query)
         return _json({"decisions": decisions, "next_cursor": cursor})
 
@@ -91,12 +85,7 @@ class ArchiveRoutes:
             raise ApiError(404, "not_found", "no such event")
         settings = self.services.settings
         body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
-        try:
-            verdict = ReviewRequest.model_validate(body)
-        except ValidationError as exc:
-            raise ApiError(
-                422, "validation_failed", "the review has invalid fields", errors=field_errors(exc)
-            ) from None
+        verdict = parse(ReviewRequest, body, "the review has invalid fields")
         try:
             review, example = add_review(
                 self.database(),
@@ -126,21 +115,3 @@ class ArchiveRoutes:
             # The review is committed: workers that start later rebuild it from the archive.
             log.warning("label_not_published", review_id=review["id"], error=str(exc)[:200])
         return _json(review, 201)
-
-
-def blueprint(services: Services) -> Blueprint:
-    """Build the archive blueprint around this process's services."""
-    routes = ArchiveRoutes(services)
-    bp = Blueprint("archive", __name__, url_prefix="/v1")
-    bp.add_url_rule("/decisions", view_func=routes.list_decisions, methods=["GET"])
-    # A user id is any text, slashes included: the path is taken as it is, never redirected.
-    bp.add_url_rule(
-        "/users/<platform>/<path:user_id>",
-        view_func=routes.user,
-        methods=["GET"],
-        merge_slashes=False,
-    )
-    bp.add_url_rule(
-        "/events/<platform>/<event_id>/review", view_func=routes.review, methods=["POST"]
-    )
-    return bp

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from flask import Flask, Response, g
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from core.archive import ArchiveUnavailable
@@ -14,6 +14,8 @@ from core.errors import StoreUnavailable
 from core.models import ErrorResponse, FieldError
 
 log = structlog.get_logger(__name__)
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -45,6 +47,14 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
         message = err["msg"].removeprefix("Value error, ")
         found.append(FieldError(field=field, message=message, type=err["type"]))
     return found
+
+
+def parse(model: type[Model], data: Any, message: str) -> Model:
+    """`data` validated as `model`, or a 422 with `message` and one entry per invalid field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "validation_failed", message, errors=field_errors(exc)) from None
 
 
 def error_response(

@@ -1,4 +1,4 @@
-"""The /v1/events blueprint: submit one event, submit a batch, look an event up."""
+"""The views of /v1/events: submit one event, submit a batch, look an event up."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, g, request
+from flask import Response, g, request
 from pydantic import ValidationError
 
 from core.models import (
@@ -17,8 +17,9 @@ from core.models import (
 )
 from core.stream import IngestResult
 from core.telemetry import current_traceparent
+from webapp.access import charge
 from webapp.bodies import read_json
-from webapp.errors import ApiError, field_errors
+from webapp.errors import ApiError, field_errors, parse
 from webapp.metrics import WebMetrics
 from webapp.services import Services
 
@@ -36,8 +37,8 @@ def _json(body: str, status: int) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
-class EventRoutes:
-    """The views of /v1/events, bound to this process's services and metrics."""
+class EventViews:
+    """The views of /v1/events (routed by webapp.routes), bound to services and metrics."""
 
     def __init__(self, services: Services, metrics: WebMetrics) -> None:
         self.services = services
@@ -53,16 +54,7 @@ class EventRoutes:
         """Refuse a tenant's `count` new events: 429 past its rate limit (every event counts,
         and the request itself already counted one), 503 while the tenant is over its share of
         the backlog or the whole backlog is past its high-water mark."""
-        limiter = self.services.rate_limiter
-        if limiter is not None and count > 1:
-            decision = limiter.take(g.tenant, count - 1)
-            if not decision.allowed:
-                raise ApiError(
-                    429,
-                    "rate_limited",
-                    f"too many events for tenant {g.tenant!r}: its limit is {limiter.describe()}",
-                    headers={"Retry-After": str(decision.retry_after_s)},
-                )
+        charge(self.services, g.tenant, count - 1, paid=1)
         monitor = self.services.backlog
         level = monitor.level()
         self.metrics.backlog.set(level.total)
@@ -90,12 +82,10 @@ class EventRoutes:
         """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""
         body = self.body()
         try:
-            event = Event.model_validate(body)
-        except ValidationError as exc:
+            event = parse(Event, body, "the event has invalid fields")
+        except ApiError:
             self.metrics.count_events(Counter({(_platform_label(body), "invalid"): 1}))
-            raise ApiError(
-                422, "validation_failed", "the event has invalid fields", errors=field_errors(exc)
-            ) from None
+            raise
         g.event_count = 1
         [result] = self.ingest([event])
         self.metrics.count_events(Counter({(event.platform.value, result.status): 1}))
@@ -116,13 +106,7 @@ class EventRoutes:
 
     def submit_batch(self) -> Response:
         """Validate each item on its own and queue the valid ones; one result per item."""
-        body = self.body()
-        try:
-            batch = BatchRequest.model_validate(body)
-        except ValidationError as exc:
-            raise ApiError(
-                422, "validation_failed", "the batch envelope is invalid", errors=field_errors(exc)
-            ) from None
+        batch = parse(BatchRequest, self.body(), "the batch envelope is invalid")
         g.event_count = len(batch.events)
         # Results are plain dicts in BatchItemResult's shape (the OpenAPI document's): building
         # 500 pydantic objects per request cost more than validating the events.
@@ -160,13 +144,3 @@ class EventRoutes:
         if state is None:
             raise ApiError(404, "not_found", f"no event {platform}/{event_id} is known")
         return _json(state.model_dump_json(), 200)
-
-
-def blueprint(services: Services, metrics: WebMetrics) -> Blueprint:
-    """Build the events blueprint around this process's services and metrics."""
-    routes = EventRoutes(services, metrics)
-    bp = Blueprint("events", __name__, url_prefix="/v1/events")
-    bp.add_url_rule("", view_func=routes.submit_event, methods=["POST"])
-    bp.add_url_rule("/batch", view_func=routes.submit_batch, methods=["POST"])
-    bp.add_url_rule("/<platform>/<event_id>", view_func=routes.lookup_event, methods=["GET"])
-    return bp

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import redis
 import structlog
-from flask import Blueprint, Response
+from flask import Response
 
 from core.errors import StoreUnavailable
 from webapp.services import Services
@@ -18,28 +18,32 @@ def _answer(body: dict[str, object], status: int) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
-def blueprint(services: Services) -> Blueprint:
-    """Build the probes' blueprint around this process's services."""
-    bp = Blueprint("health", __name__)
+class HealthViews:
+    """The probes (routed by webapp.routes), bound to this process's services."""
 
-    @bp.get("/healthz")
-    def healthz() -> Response:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def healthz(self) -> Response:
         """The process is alive and serving requests."""
         return _answer({"status": "ok"}, 200)
 
-    @bp.get("/readyz")
-    def readyz() -> Response:
-        """Ready when Redis answers and the backlog is under its high-water mark."""
+    def readyz(self) -> Response:
+        """Ready when Redis takes writes (what the front door does with every event) and the
+        backlog is under its high-water mark."""
+        services = self.services
         try:
-            services.client.ping()
+            services.client.set(services.keys.readiness_probe, "1", px=10_000)
             level = services.backlog.level()
+        except redis.ResponseError as exc:
+            # Answering, but refusing writes: at its memory ceiling, or a read-only replica.
+            log.warning("not_ready", error=str(exc)[:200])
+            return _answer({"status": "unavailable", "reason": "redis refuses writes"}, 503)
         except (redis.RedisError, StoreUnavailable) as exc:
             # Where Redis lives is for the logs, not for whoever can reach the probe.
-            log.warning("not_ready", error=str(exc))
+            log.warning("not_ready", error=str(exc)[:200])
             return _answer({"status": "unavailable", "reason": "redis unreachable"}, 503)
         body = {"backlog": level.total, "threshold": services.backlog.threshold}
         if services.backlog.overloaded(level):
             return _answer({"status": "overloaded", **body}, 503)
         return _answer({"status": "ready", **body}, 200)
-
-    return bp

@@ -15,7 +15,7 @@ import structlog
 from werkzeug.datastructures import Headers
 
 from core.models import ErrorResponse
-from webapp.access import request_id_from
+from webapp.access import SECURITY_HEADERS, request_id_from
 from webapp.metrics import WebMetrics
 
 log = structlog.get_logger("webapp.access")
@@ -66,6 +66,7 @@ class KnownMethods:
                 ("Content-Length", str(len(body))),
                 ("X-Request-ID", request_id),
                 ("Allow", ", ".join(sorted(KNOWN_METHODS))),
+                *SECURITY_HEADERS,
             ],
         )
         return [body]

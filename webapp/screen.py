@@ -10,33 +10,29 @@ import kombu.exceptions
 import orjson
 import redis
 import structlog
-from flask import Blueprint, Response, g, request
-from pydantic import ValidationError
+from flask import Response, g, request
 
 from celeryconfig import SYNC_QUEUE
 from core.models import Event, ScreenResponse, ScreenTexts
+from webapp.access import charge
 from webapp.bodies import read_json
-from webapp.errors import ApiError, field_errors
+from webapp.errors import ApiError, parse
 from webapp.services import Services
 
 SCREEN_TASK = "tasks.screening.screen_sync"
 
 log = structlog.get_logger(__name__)
+_INVALID = 'send {"texts": [...]} or one event'
 
 
 def _items(body: Any, limit: int, tenant: str) -> list[dict[str, Any]]:
     """The texts to screen: `{"texts": [...]}` or one event; 422 naming what is wrong."""
-    try:
-        if isinstance(body, dict) and "texts" in body:
-            texts = ScreenTexts.model_validate(body).texts
-            if len(texts) > limit:
-                raise ApiError(422, "validation_failed", f"at most {limit} texts per request")
-            return [{"text": text, "tenant": tenant} for text in texts]
-        event = Event.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(
-            422, "validation_failed", 'send {"texts": [...]} or one event', errors=field_errors(exc)
-        ) from None
+    if isinstance(body, dict) and "texts" in body:
+        texts = parse(ScreenTexts, body, _INVALID).texts
+        if len(texts) > limit:
+            raise ApiError(422, "validation_failed", f"at most {limit} texts per request")
+        return [{"text": text, "tenant": tenant} for text in texts]
+    event = parse(Event, body, _INVALID)
     return [
         {
             "text": event.content,
@@ -48,16 +44,19 @@ def _items(body: Any, limit: int, tenant: str) -> list[dict[str, Any]]:
     ]
 
 
-def blueprint(services: Services) -> Blueprint:
-    """Build the synchronous screening blueprint."""
-    bp = Blueprint("screen", __name__)
-    settings = services.settings
+class ScreenViews:
+    """The view of POST /v1/screen (routed by webapp.routes), bound to this process's services."""
 
-    @bp.post("/v1/screen")
-    def screen() -> Response:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def screen(self) -> Response:
         """Screen texts now; 504 when no worker answers within SCREEN_SYNC_TIMEOUT_S."""
+        services = self.services
+        settings = services.settings
         body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
         items = _items(body, settings.screen_sync_max_texts, g.tenant)
+        charge(services, g.tenant, len(items) - 1, paid=1)  # each text counts; one is paid
         timeout = settings.screen_sync_timeout_s
         # The texts wait in a Redis key that expires with the request, and the task carries only
         # its token, so the broker and Flower never hold them. The worker pushes its answer to a
@@ -88,5 +87,3 @@ def blueprint(services: Services) -> Blueprint:
             raise ApiError(502, "screening_failed", "the screening worker failed on this input")
         result = ScreenResponse.model_validate(answer)
         return Response(result.model_dump_json(), status=200, mimetype="application/json")
-
-    return bp

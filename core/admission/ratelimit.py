@@ -19,19 +19,20 @@ from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.stream.lua import ScriptRunner
 
-# KEYS[1] = bucket; ARGV = rate per ms, burst, now_ms, cost. The bucket is a hash of the tokens
-# left (negative while in debt) and when it was last filled; it expires once it would be full
-# again, so idle buckets cost nothing.
+# KEYS[1] = bucket; ARGV = rate per ms, burst, now_ms, cost, tokens the same request already
+# paid. The bucket is a hash of the tokens left (negative while in debt) and when it was last
+# filled; it expires once it would be full again, so idle buckets cost nothing.
 _TAKE_LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
+local paid = tonumber(ARGV[5])
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local needed = math.min(cost, burst)
+local needed = math.min(cost, burst - paid)
 local allowed = 0
 local wait_ms = 0
 if tokens >= needed then
@@ -66,14 +67,18 @@ class RateLimiter:
         self.keys = keys
         self._take = ScriptRunner(client, _TAKE_LUA)
 
-    def take(self, tenant: str, cost: int = 1, now_ms: int | None = None) -> RateDecision:
-        """Spend `cost` tokens of this tenant's bucket (one per event)."""
+    def take(
+        self, tenant: str, cost: int = 1, now_ms: int | None = None, *, paid: int = 0
+    ) -> RateDecision:
+        """Spend `cost` tokens of this tenant's bucket (one per event); `paid` says how many the
+        same request already spent, so that a request larger than the burst can still pass
+        from a full bucket."""
         # The bucket is named by a digest, so tenant names never shape Redis key names.
         digest = hashlib.sha256(tenant.encode()).hexdigest()[:16]
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         try:
             allowed, wait_ms = self._take(
-                [self.keys.rate_bucket(digest)], [self.rate_per_ms, self.burst, now, cost]
+                [self.keys.rate_bucket(digest)], [self.rate_per_ms, self.burst, now, cost, paid]
             )
         except redis.RedisError as exc:
             raise StoreUnavailable(f"could not check the rate limit: {exc}") from exc

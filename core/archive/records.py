@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -72,7 +73,11 @@ class DecisionQuery(BaseModel):
     until: datetime | None = Field(None, description="accepted before (RFC 3339)")
     reviewed: bool | None = None
     limit: int = Field(50, ge=1, le=MAX_PAGE)
-    cursor: Cursor | None = None
+    # Clients send the opaque string they were given, never a Cursor's fields.
+    cursor: Annotated[
+        Cursor | None,
+        WithJsonSchema({"type": "string", "description": "next_cursor of the previous page"}),
+    ] = None
 
     @field_validator("since", "until")
     @classmethod

@@ -1,10 +1,10 @@
 """The metric names the code exports, found by building each exporter, not from a list.
 
-Dashboards, alerts and the README may name only these. Sources: the web app's registry (its
-own instruments and prometheus-flask-exporter's), the workers' instruments, the pipeline
-worker's scrape-time collector, Flower's /metrics, and `up`, which Prometheus itself adds to
-every scraped target. `defined_in_source` is the cross-check that no module defining metrics
-was left out of the sources.
+Dashboards, alerts and the operations guide (docs/operations.md) may name only these. Sources:
+the web app's registry (its own instruments and prometheus-flask-exporter's), the workers'
+instruments, the pipeline worker's scrape-time collector, Flower's /metrics, and `up`, which
+Prometheus itself adds to every scraped target. `defined_in_source` is the cross-check that no
+module defining metrics was left out of the sources.
 """
 
 from __future__ import annotations

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.factories import ROOT
+from devtools.web_server import gunicorn_argv
+from tasks.flower import flower_argv
+from tasks.worker import beat_argv, worker_launcher_argv
+from tests.factories import ROOT, module_form
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
@@ -171,6 +176,28 @@ def test_the_dockerfile_builds_in_stages_and_ships_non_root_images_with_health_c
         assert users and users[-1] == "app", target
         assert "HEALTHCHECK" in body, target
         assert "COPY --from=build-" in body, target  # only the built environment is shipped
+
+
+def test_each_app_service_runs_the_command_line_the_python_source_spells() -> None:
+    services = resolved()["services"]
+    commands = {name: module_form(services[name]["command"]) for name in APP_SERVICES - {"web"}}
+    assert commands == {
+        "beat": beat_argv("/app/var/celerybeat-schedule", python="python"),
+        "flower": flower_argv(["--address=0.0.0.0", "--port=5555"], python="python"),
+        "pipeline": worker_launcher_argv(["--pipeline"], python="python"),
+        "worker": worker_launcher_argv(["--cpu"], python="python"),
+        "worker-gpu": worker_launcher_argv(["--gpu", "0"], python="python"),
+    }
+    assert "command" not in services["web"]  # the web image's own, below
+
+
+def test_each_image_runs_by_default_the_command_line_the_python_source_spells() -> None:
+    stages = _stages()
+    [web] = re.findall(r"^CMD (.+)$", stages["web"], re.M)
+    [worker] = re.findall(r"^CMD (.+)$", stages["worker"], re.M)
+    config = Path("deploy/gunicorn.conf.py")  # relative to the image's working directory
+    assert module_form(json.loads(web)) == gunicorn_argv(config=config, python="python")
+    assert module_form(json.loads(worker)) == worker_launcher_argv(["--cpu"], python="python")
 
 
 def test_the_web_image_carries_no_torch() -> None:

@@ -13,10 +13,11 @@ import yaml
 from tests.deploy.exported import exported
 from tests.deploy.promql import grafana_to_promql, metric_names, variable_metric_names
 from tests.factories import ROOT
+from webapp.routes import ROUTES
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-# The dashboards the operations guide promises (README, "Operations").
+# The dashboards the operations guide promises (docs/operations.md, "Dashboards and alerts").
 EXPECTED = {
     "screening-ingestion",
     "screening-pipeline",
@@ -26,6 +27,7 @@ EXPECTED = {
 }
 _RANGE_FUNCTIONS = re.compile(r"\b(rate|irate|increase)\s*\(")
 _RANGE = re.compile(r"\[([^\]]+)\]")
+_ENDPOINT = re.compile(r'endpoint\s*(=~|=)\s*"((?:[^"\\]|\\.)*)"')
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -113,3 +115,16 @@ def test_provisioning_loads_the_dashboards_folder_and_the_compose_prometheus() -
     sources = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml").read_text())
     [source] = sources["datasources"]
     assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_endpoint_label_a_query_matches_names_a_route(path: Path) -> None:
+    endpoints = {route.endpoint for route in ROUTES}
+    for title, expr in queries(load(path)):
+        for operator, literal in _ENDPOINT.findall(expr):
+            value = literal.replace("\\\\", "\\")  # PromQL's string escape
+            if operator == "=~":
+                matched = {e for e in endpoints if re.fullmatch(value, e)}
+            else:
+                matched = endpoints & {value}
+            assert matched, (title, value)

@@ -19,8 +19,9 @@ import yaml
 
 from celeryconfig import SCREEN_QUEUE_PREFIX, queue_names
 from core.settings import Settings
-from tasks.worker import worker_command
-from tests.factories import ROOT
+from tasks.flower import flower_argv
+from tasks.worker import beat_argv, worker_command, worker_launcher_argv
+from tests.factories import ROOT, module_form
 
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
@@ -72,9 +73,10 @@ def deployed_settings() -> Settings:
 
 def consumed_queues(command: list[str]) -> set[str]:
     """The queues a container's `python -m tasks.worker ...` consumes, per the launcher."""
-    if command[:3] != ["python", "-m", "tasks.worker"]:
+    launcher = worker_launcher_argv([], python="python")
+    if command[: len(launcher)] != launcher:
         return set()
-    args = command[3:]
+    args = command[len(launcher) :]
     gpu = int(args[args.index("--gpu") + 1]) if "--gpu" in args else None
     role = "gpu" if gpu is not None else "cpu" if "--cpu" in args else "pipeline"
     celery, _ = worker_command(role, gpu, 1, "INFO")
@@ -196,6 +198,22 @@ def test_the_pipeline_scales_on_the_ingest_stream_lag_of_its_consumer_group() ->
     assert int(meta["lagCount"]) > 0
     pipeline = pod_specs()["pipeline"]["containers"][0]
     assert consumed_queues(pipeline["command"]) == {"pipeline"}
+
+
+def test_each_container_runs_the_command_line_the_python_source_spells() -> None:
+    commands = {
+        name: module_form(container["command"])
+        for name, spec in pod_specs().items()
+        for container in spec["containers"]
+        if "command" in container
+    }
+    assert commands == {
+        "beat": beat_argv("/app/var/celerybeat-schedule", python="python"),
+        "flower": flower_argv(["--address=0.0.0.0", "--port=5555"], python="python"),
+        "pipeline": worker_launcher_argv(["--pipeline"], python="python"),
+        "worker-cpu": worker_launcher_argv(["--cpu", "--concurrency", "2"], python="python"),
+        "worker-gpu": worker_launcher_argv(["--gpu", "0"], python="python"),
+    }  # web runs its image's command, which test_compose checks against the source
 
 
 def test_web_scales_on_cpu_and_beat_runs_exactly_once() -> None:

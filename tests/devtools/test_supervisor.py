@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devtools.pipeline import wait_until
 from devtools.supervisor import Program, Supervisor
+from tests.factories import alive
 
 # A program that starts a grandchild in its own process group, writes both pids, and sleeps.
 FAMILY = (
@@ -19,15 +20,6 @@ FAMILY = (
     "open(sys.argv[1], 'w').write(f'{__import__(\"os\").getpid()} {child.pid}'); "
     "time.sleep(600)"
 )
-
-
-def alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def family(path: Path) -> list[int]:

@@ -15,12 +15,9 @@ import pytest
 from devtools.pipeline import wait_until
 from devtools.redis_server import free_port
 from devtools.supervisor import child_pids
-from tests.devtools.test_supervisor import alive
-from tests.tasks.test_flower import status
+from tests.factories import ROOT, alive, http_status
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def descendants(pid: int) -> set[int]:
@@ -64,8 +61,8 @@ class Stack:
 
     def up(self) -> bool:
         """Whether the web app is ready and Flower answers with its login."""
-        web = status(f"http://127.0.0.1:{self.web}/readyz") == 200
-        return web and status(f"http://127.0.0.1:{self.flower}/", "ops:s3cret-flower") == 200
+        web = http_status(f"http://127.0.0.1:{self.web}/readyz") == 200
+        return web and http_status(f"http://127.0.0.1:{self.flower}/", "ops:s3cret-flower") == 200
 
     def output(self) -> str:
         """What the supervisor has printed."""
@@ -85,7 +82,7 @@ def test_a_killed_process_is_restarted_and_the_login_is_never_on_a_command_line(
         everything = descendants(stack.parent.pid)
         assert not any("s3cret" in command_line(pid) for pid in everything)
         assert "s3cret" not in stack.output()
-        assert status(f"http://127.0.0.1:{stack.flower}/") == 401
+        assert http_status(f"http://127.0.0.1:{stack.flower}/") == 401
         worker = stack.program("screen.cpu")
         assert worker is not None
         os.kill(worker, signal.SIGKILL)

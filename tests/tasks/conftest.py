@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
-from flask import Flask
 
-from core.settings import Settings
-from core.stream import Ledger, ScreeningStream
-from devtools.pipeline import PipelineProcesses
-from tests.factories import write_small_reference
-from webapp import create_app
-
-API_KEY = "pipeline-key"
-POISON = "<<poison-pill>>"
-SLOW = "<<slow-batch>>"
+from tests.factories import Pipeline, write_small_reference
 
 
 @pytest.fixture(scope="session")
@@ -28,87 +17,6 @@ def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> P
     write_small_reference(var / "reference.csv")
     (var / "models").symlink_to(model_dir, target_is_directory=True)
     return var
-
-
-def pipeline_env(redis_url: str, var: Path, **overrides: Any) -> dict[str, str]:
-    """Environment of every process of a test pipeline: fast ticks, small batches, chaos hooks."""
-    env = {
-        "REDIS_URL": redis_url,
-        "API_KEYS": API_KEY,
-        "VAR_DIR": str(var),
-        "MODEL_DIR": str(var / "models"),
-        "REFERENCE_PATH": str(var / "reference.csv"),
-        "EMBED_DEVICE": "cpu",
-        "EMBED_THREADS": "1",
-        "BATCH_SIZE": "20",
-        "DRAIN_INTERVAL_S": "1",
-        "RECLAIM_INTERVAL_S": "1",
-        "RECLAIM_IDLE_S": "4",
-        "WORKER_HEARTBEAT_S": "1",
-        "MAX_DELIVERIES": "3",
-        "CHAOS_POISON_MARKER": POISON,
-        "CHAOS_SLOW_MARKER": SLOW,
-        "CHAOS_SLOW_S": "6",
-        "LOG_LEVEL": "INFO",
-    }
-    env.update({key.upper(): str(value) for key, value in overrides.items()})
-    return env
-
-
-def settings_of(env: dict[str, str]) -> Settings:
-    """The Settings the processes with this environment read."""
-    return Settings(**{key.lower(): value for key, value in env.items()})  # type: ignore[arg-type]
-
-
-class Pipeline:
-    """A test pipeline: its processes, a web app and direct views of Redis."""
-
-    def __init__(self, redis_url: str, var: Path, log_dir: Path, **overrides: Any) -> None:
-        self.env = pipeline_env(redis_url, var, **overrides)
-        self.settings = settings_of(self.env)
-        self.processes = PipelineProcesses(self.env, log_dir)
-        self.redis = redis.Redis.from_url(redis_url)
-        self.stream = ScreeningStream(self.redis)
-        self.app: Flask = create_app(self.settings)
-        self.client = self.app.test_client()
-
-    def start_workers(self, *screening: tuple[str, list[str]]) -> None:
-        """Start beat, the pipeline worker and screening workers (default: one CPU worker)."""
-        self.processes.start_beat()
-        self.processes.start_worker("pipeline", ["--pipeline"])
-        for name, role in screening or (("cpu", ["--cpu"]),):
-            self.processes.start_worker(name, role)
-
-    def post(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Submit events as a batch over the app; return the per-item results."""
-        response = self.client.post(
-            "/v1/events/batch", json={"events": events}, headers={"X-API-Key": API_KEY}
-        )
-        assert response.status_code == 200, response.get_data(as_text=True)
-        results: list[dict[str, Any]] = response.get_json()["results"]
-        return results
-
-    def ledger(self) -> Ledger:
-        """The outcome ledger now."""
-        return self.stream.ledger()
-
-    def decided_stream_ids(self) -> list[str]:
-        """Ingest-stream ids of every decision on the high and low streams."""
-        ids = []
-        for name in (self.stream.keys.high_stream, self.stream.keys.low_stream):
-            ids += [fields[b"stream_id"].decode() for _, fields in self.redis.xrange(name)]
-        return ids
-
-    def settled(self, accepted: int) -> bool:
-        """Whether all `accepted` events are decided or dead-lettered."""
-        ledger = self.ledger()
-        return ledger.accepted == accepted and ledger.in_flight == 0
-
-    def logs(self) -> str:
-        """Every process's log, for failure messages."""
-        return "\n".join(
-            f"--- {name}\n{self.processes.log(name)[-3000:]}" for name in self.processes.processes
-        )
 
 
 @pytest.fixture()

@@ -21,12 +21,10 @@ from core.stream import ArchiveFeed
 from devtools.pipeline import wait_until
 from tasks import archiver
 from tasks import runtime as runtime_module
-from tests.factories import ROOT, event_body
-from tests.tasks.conftest import POISON, Pipeline, pipeline_env
-from tests.tasks.test_pipeline import events
+from tasks.worker import worker_argv
+from tests.factories import AUTH, POISON, ROOT, Pipeline, event_body, mixed_events, pipeline_env
 
 pytestmark = pytest.mark.slow
-HEADERS = {"X-API-Key": "pipeline-key"}
 
 
 def archived_ids(archive: Engine) -> list[tuple[str, str]]:
@@ -55,7 +53,7 @@ def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_ba
     )  # fmt: skip
     try:
         stack.start_workers()
-        sent = events(60, "arch")
+        sent = mixed_events(60, "arch")
         for body in sent[:20]:
             body["user_id"] = "regular"
         sent[7]["content"] = f"this one breaks the model {POISON}"
@@ -87,7 +85,7 @@ def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_ba
         assert stack.ledger().balanced
 
         # The history endpoint's numbers are the archive's rows for that user.
-        response = stack.client.get("/v1/users/discord/regular", headers=HEADERS)
+        response = stack.client.get("/v1/users/discord/regular", headers=AUTH)
         assert response.status_code == 200
         report = response.get_json()
         with archive.connect() as conn:
@@ -135,7 +133,7 @@ def test_entries_committed_but_not_acknowledged_are_archived_once_on_the_next_ti
     # A crash between the commit and the acknowledgement, step by step: the next tick reads the
     # consumer's pending entries first and upserts them again.
     stack = Pipeline(redis_url, pipeline_var, pipeline_var / "unused-logs")
-    for body in events(6, "crash"):
+    for body in mixed_events(6, "crash"):
         stack.post([body])
     client = redis.Redis.from_url(redis_url)
     for entry_id, fields in client.xrange("events:ingest"):
@@ -207,10 +205,15 @@ def test_a_review_reaches_both_screening_workers_and_changes_their_next_decision
         for name in ("a", "b"):  # two screening workers, each with a queue of its own to probe
             stack.processes.start(
                 name,
-                ["celery", "-A", "tasks.app", "worker", "--queues", f"screen.cpu,probe.{name}",
-                 "--hostname", f"{name}@%h", "--pool", "prefork", "--concurrency", "1",
-                 "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            )  # fmt: skip
+                worker_argv(
+                    ["screen.cpu", f"probe.{name}"],
+                    hostname=f"{name}@%h",
+                    pool="prefork",
+                    concurrency=1,
+                    loglevel="INFO",
+                    events=False,
+                ),
+            )
         target = "you are such an idiot, honestly"
         before = {name: _probe(stack, f"probe.{name}", [target])[0] for name in ("a", "b")}
         stack.post([event_body(event_id="to-review", content=target)])
@@ -218,7 +221,7 @@ def test_a_review_reaches_both_screening_workers_and_changes_their_next_decision
             lambda: stack.client.post(
                 "/v1/events/discord/to-review/review",
                 json={"label": "LOW_RISK", "reviewer": "mod-1", "note": "banter"},
-                headers=HEADERS,
+                headers=AUTH,
             ).status_code == 201,
             120,
             "the decision to be archived and reviewed\n" + stack.logs(),
@@ -240,7 +243,7 @@ def test_a_review_reaches_both_screening_workers_and_changes_their_next_decision
         # The pipeline's next decision on the same text shows the example too.
         stack.post([event_body(event_id="again", content=target, user_id="someone-else")])
         wait_until(lambda: stack.settled(2), 120, "the second decision\n" + stack.logs())
-        state = stack.client.get("/v1/events/discord/again", headers=HEADERS).get_json()
+        state = stack.client.get("/v1/events/discord/again", headers=AUTH).get_json()
         assert state["decision"]["similar"][0]["id"] == example_id
     finally:
         stack.processes.stop_all()

@@ -16,7 +16,7 @@ from core.archive import ArchiveUnavailable, DecisionWriter
 from core.keys import Keys
 from core.stream import ArchiveFeed
 from tasks.archiver import drain
-from tests.core.archive.conftest import entry_fields, now, stream_id_at
+from tests.factories import entry_fields, now, stream_id_at
 
 
 class FailingOnce:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,9 +12,8 @@ from core.errors import ConfigError
 from core.settings import Settings
 from devtools.pipeline import wait_until
 from devtools.redis_server import free_port
-from tasks.flower import login
-
-ROOT = Path(__file__).resolve().parents[2]
+from tasks.flower import flower_launcher_argv, login
+from tests.factories import ROOT, http_status
 
 
 def test_the_login_comes_from_the_environment_then_the_file(tmp_path: Path) -> None:
@@ -41,21 +36,6 @@ def test_a_login_that_is_not_user_colon_password_is_refused(value: str) -> None:
         login(Settings(flower_basic_auth=value))
 
 
-def status(url: str, credentials: str | None = None) -> int:
-    """The status of a GET, with Basic credentials when given (0 when nothing answers yet)."""
-    request = urllib.request.Request(url)
-    if credentials:
-        token = base64.b64encode(credentials.encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
-
-
 @pytest.mark.slow
 def test_flower_asks_for_the_generated_login_which_is_printed_once_and_not_in_argv(
     redis_url: str, tmp_path: Path
@@ -67,7 +47,7 @@ def test_flower_asks_for_the_generated_login_which_is_printed_once_and_not_in_ar
     out = tmp_path / "flower.log"
     with out.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tasks.flower", f"--port={port}", "--address=127.0.0.1"],
+            flower_launcher_argv([f"--port={port}", "--address=127.0.0.1"]),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -75,14 +55,14 @@ def test_flower_asks_for_the_generated_login_which_is_printed_once_and_not_in_ar
         )
     try:
         wait_until(
-            lambda: status(f"http://127.0.0.1:{port}/", None) == 401,
+            lambda: http_status(f"http://127.0.0.1:{port}/", None) == 401,
             60,
             "Flower\n" + out.read_text(),
         )
         [line] = [line for line in out.read_text().splitlines() if "Flower login" in line]
         user, password = line.split("Flower login: ", 1)[1].split(" (", 1)[0].split(" / ")
-        assert status(f"http://127.0.0.1:{port}/", f"{user}:{password}") == 200
-        assert status(f"http://127.0.0.1:{port}/", f"{user}:wrong") == 401
+        assert http_status(f"http://127.0.0.1:{port}/", f"{user}:{password}") == 200
+        assert http_status(f"http://127.0.0.1:{port}/", f"{user}:wrong") == 401
         argv = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert password.encode() not in argv
     finally:

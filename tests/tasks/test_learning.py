@@ -11,7 +11,7 @@ from core.archive import DecisionWriter, add_review, open_archive
 from core.models import Category
 from core.stream import Label, LabelStream
 from tasks.learning import LiveExamples
-from tests.core.archive.conftest import entry_fields, now, rows_of
+from tests.factories import entry_fields, now, rows_of
 
 
 class RecordingEngine:

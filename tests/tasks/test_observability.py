@@ -25,9 +25,7 @@ from core.stream import ScreeningStream
 from devtools.pipeline import PipelineProcesses, wait_until
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
-from tests.factories import ROOT, event_body
-from tests.tasks.conftest import API_KEY, POISON, pipeline_env
-from tests.tasks.test_pipeline import events
+from tests.factories import API_KEY, POISON, ROOT, event_body, mixed_events, pipeline_env
 
 pytestmark = pytest.mark.slow
 
@@ -157,7 +155,7 @@ def test_one_events_trace_runs_from_its_request_to_its_screening_through_links(
 
 def test_worker_metrics_add_up_over_the_prefork_children(stack: Stack) -> None:
     before = stack.stream.ledger()
-    sent = events(40, "metrics")
+    sent = mixed_events(40, "metrics")
     status, answer = stack.web.request("POST", "/v1/events/batch", {"events": sent})
     assert status == 200 and answer["counts"] == {"accepted": 40}
     wait_until(lambda: stack.settled(before.accepted + 40), 120, "40 decisions\n" + stack.logs())

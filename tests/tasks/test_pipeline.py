@@ -12,42 +12,19 @@ import redis
 from devtools.pipeline import wait_until
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
-from tests.factories import event_body
-from tests.tasks.conftest import POISON, SLOW, Pipeline
+from tests.factories import (
+    AUTH,
+    HARMFUL,
+    POISON,
+    SLOW,
+    Pipeline,
+    assert_each_decided_once,
+    event_body,
+    is_harmful,
+    mixed_events,
+)
 
 pytestmark = pytest.mark.slow
-
-HARMFUL = [
-    "I am going to find you and kill you",
-    "you are a worthless piece of shit and everyone hates you",
-    "WIN a FREE iPhone!!! click bit.ly/free-prize now and call +1 555 0100",
-    "go kill yourself you stupid bitch",
-]
-BENIGN = [
-    "see you at the meeting tomorrow morning",
-    "thanks for sharing the recipe, it turned out great",
-    "does anyone know when the next release is planned?",
-    "happy birthday! hope you have a lovely day",
-]
-
-
-def events(count: int, prefix: str) -> list[dict[str, object]]:
-    """`count` events alternating harmful and benign content, each text told apart by a
-    number (the same text from five senders would rightly trip the repeated-content rule)."""
-    texts = [t for pair in zip(HARMFUL, BENIGN, strict=True) for t in pair]
-    return [
-        event_body(
-            event_id=f"{prefix}-{i}",
-            user_id=f"user-{i}",
-            content=f"{texts[i % len(texts)]} #{i}",
-        )
-        for i in range(count)
-    ]
-
-
-def is_harmful(body: dict[str, object]) -> bool:
-    """Whether an event from events() carries one of the harmful texts."""
-    return str(body["content"]).rsplit(" #", 1)[0] in HARMFUL
 
 
 def claimed_by_a_worker(pipeline: Pipeline) -> bool:
@@ -59,17 +36,6 @@ def claimed_by_a_worker(pipeline: Pipeline) -> bool:
     return any(b":" in c["name"] and c["pending"] for c in consumers)
 
 
-def assert_each_decided_once(pipeline: Pipeline, accepted: int, dead: int = 0) -> None:
-    """Every accepted event has exactly one outcome, and the ledger balances."""
-    ledger = pipeline.ledger()
-    assert ledger.balanced, ledger
-    assert ledger.accepted == accepted
-    assert ledger.dead_lettered == dead
-    decided = pipeline.decided_stream_ids()
-    assert len(decided) == len(set(decided)) == accepted - dead == ledger.high + ledger.low
-    assert ledger.in_flight == 0
-
-
 def test_events_posted_over_http_get_decisions_on_the_right_stream(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -77,7 +43,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream(
     web.start()
     try:
         pipeline.start_workers()
-        sent = events(40, "e2e")
+        sent = mixed_events(40, "e2e")
         status, answer = web.request("POST", "/v1/events/batch", {"events": sent})
         assert status == 200 and answer["counts"] == {"accepted": 40}
         wait_until(lambda: pipeline.settled(40), 120, "40 decisions\n" + pipeline.logs())
@@ -105,7 +71,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     pipeline: Pipeline,
 ) -> None:
     pipeline.start_workers()
-    slow = events(20, "kill")
+    slow = mixed_events(20, "kill")
     slow[3]["content"] = f"a slow one {SLOW}"
     pipeline.post(slow)
     # Wait until a worker has claimed the slow batch (its entries are pending on its consumer).
@@ -134,7 +100,7 @@ def test_a_slow_worker_keeps_its_batch_and_nothing_is_reclaimed_from_it_or_dead_
     )
     try:
         stack.start_workers()
-        batch = events(10, "slow")
+        batch = mixed_events(10, "slow")
         batch[0]["content"] = f"slow to screen {SLOW}"
         stack.post(batch)
         wait_until(lambda: stack.settled(10), 120, "the slow batch\n" + stack.logs())
@@ -147,7 +113,7 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     pipeline: Pipeline,
 ) -> None:
     pipeline.start_workers()
-    batch = events(10, "poison")
+    batch = mixed_events(10, "poison")
     batch[4]["content"] = f"this one breaks the model {POISON}"
     pipeline.post(batch)
     wait_until(
@@ -166,13 +132,11 @@ def test_a_dead_lettered_event_is_looked_up_with_its_reason_and_its_text_is_neve
     pipeline: Pipeline,
 ) -> None:
     pipeline.start_workers()
-    batch = events(4, "dead")
+    batch = mixed_events(4, "dead")
     batch[1]["content"] = f"my phone number is 555 0199 {POISON}"
     pipeline.post(batch)
     wait_until(lambda: pipeline.settled(4), 120, "the dead letter\n" + pipeline.logs())
-    lookup = pipeline.client.get(
-        f"/v1/events/discord/{batch[1]['event_id']}", headers={"X-API-Key": "pipeline-key"}
-    )
+    lookup = pipeline.client.get(f"/v1/events/discord/{batch[1]['event_id']}", headers=AUTH)
     state = lookup.get_json()
     assert lookup.status_code == 200 and state["state"] == "dead_lettered", state
     assert state["reason"].startswith("PoisonedEvent: fault injected")
@@ -188,7 +152,7 @@ def test_redis_restart_between_ingestion_and_screening_loses_nothing(
 ) -> None:
     stack = Pipeline(own_redis.url, pipeline_var, tmp_path / "logs")
     try:
-        assert all(r["status"] == "accepted" for r in stack.post(events(30, "restart")))
+        assert all(r["status"] == "accepted" for r in stack.post(mixed_events(30, "restart")))
         own_redis.kill()  # a crash: the append-only file (fsync always) must hold everything
         own_redis.start()
         stack.start_workers()
@@ -206,19 +170,15 @@ def test_backlog_over_its_limit_gives_503_and_drains_when_workers_return(
     )
     try:
         statuses = [
-            stack.client.post(
-                "/v1/events", json=body, headers={"X-API-Key": "pipeline-key"}
-            ).status_code
-            for body in events(25, "backlog")
+            stack.client.post("/v1/events", json=body, headers=AUTH).status_code
+            for body in mixed_events(25, "backlog")
         ]
         assert statuses.count(202) == 20 and statuses[-1] == 503
         assert stack.client.get("/readyz").status_code == 503
         stack.start_workers()
         wait_until(lambda: stack.settled(20), 120, "the backlog to drain\n" + stack.logs())
         assert stack.client.get("/readyz").status_code == 200
-        late = stack.client.post(
-            "/v1/events", json=event_body(event_id="late"), headers={"X-API-Key": "pipeline-key"}
-        )
+        late = stack.client.post("/v1/events", json=event_body(event_id="late"), headers=AUTH)
         assert late.status_code == 202
     finally:
         stack.processes.stop_all()
@@ -226,7 +186,7 @@ def test_backlog_over_its_limit_gives_503_and_drains_when_workers_return(
 
 def test_sigterm_lets_a_worker_finish_its_batch(pipeline: Pipeline) -> None:
     pipeline.start_workers()
-    batch = events(10, "term")
+    batch = mixed_events(10, "term")
     batch[0]["content"] = f"slow to screen {SLOW}"
     pipeline.post(batch)
     wait_until(lambda: claimed_by_a_worker(pipeline), 60, "a claim\n" + pipeline.logs())
@@ -242,7 +202,7 @@ def test_sigterm_lets_a_worker_finish_its_batch(pipeline: Pipeline) -> None:
 def test_batches_go_to_the_queue_with_live_workers(pipeline: Pipeline) -> None:
     # A "GPU" worker that runs on the CPU here (EMBED_DEVICE=cpu): it consumes screen.gpu0 only.
     pipeline.start_workers(("gpu0", ["--gpu", "0"]))
-    pipeline.post(events(30, "route"))
+    pipeline.post(mixed_events(30, "route"))
     wait_until(lambda: pipeline.settled(30), 120, "decisions on screen.gpu0\n" + pipeline.logs())
     assert_each_decided_once(pipeline, 30)
     assert "batch_screened" in pipeline.processes.log("gpu0")
@@ -253,9 +213,8 @@ def test_sync_screening_answers_through_a_worker_and_504s_without_one(
     redis_url: str, pipeline_var: Path, tmp_path: Path
 ) -> None:
     stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", screen_sync_timeout_s=2)
-    headers = {"X-API-Key": "pipeline-key"}
     try:
-        alone = stack.client.post("/v1/screen", json={"texts": ["hello"]}, headers=headers)
+        alone = stack.client.post("/v1/screen", json={"texts": ["hello"]}, headers=AUTH)
         assert alone.status_code == 504
         assert alone.get_json()["error"] == "screening_timeout"
         stack.processes.start_worker("cpu", ["--cpu"], SCREEN_SYNC_TIMEOUT_S="30")
@@ -264,7 +223,7 @@ def test_sync_screening_answers_through_a_worker_and_504s_without_one(
 
         def answered() -> bool:
             response = slow_start.client.post(
-                "/v1/screen", json={"texts": ["I will kill you", "lovely weather"]}, headers=headers
+                "/v1/screen", json={"texts": ["I will kill you", "lovely weather"]}, headers=AUTH
             )
             return response.status_code == 200 and [
                 d["route"] for d in response.get_json()["decisions"]
@@ -272,7 +231,7 @@ def test_sync_screening_answers_through_a_worker_and_504s_without_one(
 
         wait_until(answered, 90, "a synchronous answer\n" + stack.logs(), every=1)
         event = slow_start.client.post(
-            "/v1/screen", json=event_body(content="you idiot"), headers=headers
+            "/v1/screen", json=event_body(content="you idiot"), headers=AUTH
         )
         assert event.status_code == 200
         assert event.get_json()["decisions"][0]["platform"] == "discord"

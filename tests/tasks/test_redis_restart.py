@@ -9,8 +9,7 @@ import pytest
 
 from devtools.pipeline import wait_until
 from devtools.redis_server import RedisServer
-from tests.tasks.conftest import Pipeline
-from tests.tasks.test_pipeline import assert_each_decided_once, events
+from tests.factories import Pipeline, assert_each_decided_once, mixed_events
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +22,11 @@ def test_redis_restarts_under_a_running_pipeline_need_no_hand(
         stack.start_workers()
         sent = 0
         for restart in range(3):
-            stack.post(events(20, f"restart{restart}"))
+            stack.post(mixed_events(20, f"restart{restart}"))
             sent += 20
             wait_until(lambda n=sent: stack.settled(n), 120, "decisions\n" + stack.logs())
             own_redis.rewrite_aof()
-            stack.post(events(10, f"late{restart}"))  # read by the batcher while Redis goes
+            stack.post(mixed_events(10, f"late{restart}"))  # read by the batcher while Redis goes
             sent += 10
             own_redis.restart()
             wait_until(lambda n=sent: stack.settled(n), 120, "recovery\n" + stack.logs())

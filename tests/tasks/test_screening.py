@@ -11,9 +11,7 @@ from core.errors import StoreUnavailable
 from core.models import MAX_METADATA_DEPTH, Event
 from core.stream import Entry
 from tasks.screening import failure_reason, read_entry
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH, make_app
-from tests.webapp.test_inputs import nested
+from tests.factories import AUTH, event_body, make_app, nested
 
 SECRET = "my password is hunter2 and I live at 12 Elm Street"
 

@@ -12,8 +12,7 @@ import pytest
 
 from devtools.pipeline import wait_until
 from tasks.routing import Heartbeat, QueueRouter
-from tests.factories import event_body
-from tests.tasks.conftest import API_KEY, Pipeline
+from tests.factories import AUTH, Pipeline, event_body
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +52,7 @@ def test_synchronous_screening_sends_a_token_and_keeps_the_texts_out_of_the_brok
     redis_url: str, pipeline_var: Path, tmp_path: Path
 ) -> None:
     stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", screen_sync_timeout_s=1)
-    response = stack.client.post(
-        "/v1/screen", json={"texts": [SECRET]}, headers={"X-API-Key": API_KEY}
-    )
+    response = stack.client.post("/v1/screen", json={"texts": [SECRET]}, headers=AUTH)
     assert response.status_code == 504  # no worker: the task waits in the broker
     [(raw, [token])] = messages(stack, "screen.sync")
     assert b"4111" not in raw

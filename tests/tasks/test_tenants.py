@@ -9,8 +9,7 @@ import pytest
 
 from devtools.pipeline import wait_until
 from devtools.web_server import GunicornServer
-from tests.factories import event_body
-from tests.tasks.conftest import Pipeline
+from tests.factories import Pipeline, event_body
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,14 +17,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import tasks.runtime
-from core.models import Category, Decision, Platform
+from core.models import Decision, Platform
 from core.screening.engine import ScreenItem, StageTimes
 from core.settings import Settings
 from core.stream import ScreeningStream
 from tasks.app import app as celery_app
 from tasks.batcher import READ, dispatch
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH, make_app
+from tests.factories import AUTH, decision, event_body, make_app
 
 
 class StandInEngine:
@@ -37,21 +35,11 @@ class StandInEngine:
     def screen(self, items: list[ScreenItem]) -> list[Decision]:
         """One low-risk decision per item."""
         return [
-            Decision(
-                event_id=item.event_id,
+            decision(
+                item.event_id,
                 platform=Platform(item.platform) if item.platform else None,
-                risk_score=0.1,
-                category=Category.LOW_RISK,
-                category_scores={c: 0.0 for c in Category},
-                route="low",
-                flags=[],
-                similar=[],
-                heuristic_score=0.0,
-                embedding_score=0.0,
                 model="stand-in",
-                version="v",
                 ingested_at=item.ingested_at,
-                screened_at=datetime.now(UTC),
             )
             for item in items
         ]

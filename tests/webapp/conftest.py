@@ -4,29 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.settings import Settings
 from devtools.web_server import GunicornServer
-from webapp import create_app
-
-API_KEY = "test-key"
-AUTH = {"X-API-Key": API_KEY}
-
-
-def make_app(redis_url: str, **overrides: Any) -> Flask:
-    """An app configured for tests, with settings overridden by keyword."""
-    values: dict[str, Any] = {
-        "redis_url": redis_url,
-        "api_keys": [API_KEY],
-        "backlog_refresh_s": 0.0,
-    }
-    values.update(overrides)
-    return create_app(Settings(**values))
+from tests.factories import make_app
 
 
 @pytest.fixture()

@@ -11,9 +11,7 @@ from flask.testing import FlaskClient
 from core.archive import DecisionWriter, open_archive
 from core.archive.records import DecisionPage, Review, UserHistoryReport
 from core.models import Category
-from tests.core.archive.conftest import dlq_fields, entry_fields, now, rows_of
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH, make_app
+from tests.factories import AUTH, dlq_fields, entry_fields, event_body, make_app, now, rows_of
 
 
 @pytest.fixture()

@@ -7,8 +7,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH
+from tests.factories import AUTH, event_body
 
 
 def post_batch(client: FlaskClient, events: object):  # type: ignore[no-untyped-def]

@@ -10,8 +10,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.factories import event_body
-from tests.webapp.conftest import API_KEY, AUTH, make_app
+from tests.factories import API_KEY, AUTH, event_body, make_app
 
 
 def post(client: FlaskClient, body: object, **kwargs: object):  # type: ignore[no-untyped-def]

@@ -11,8 +11,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH, make_app
+from tests.factories import AUTH, event_body, make_app
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 import pytest
 import redis
 from flask.testing import FlaskClient
 
 from core.models import MAX_METADATA_DEPTH
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH
+from tests.factories import AUTH, event_body, nested
 
 OVERFLOWING = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
-
-
-def nested(depth: int) -> dict[str, Any]:
-    """Metadata nested `depth` levels deep (the metadata object itself is level 1)."""
-    value: dict[str, Any] = {"leaf": 1}
-    for _ in range(depth - 1):
-        value = {"n": value}
-    return value
 
 
 @pytest.mark.parametrize("timestamp", OVERFLOWING)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.web_server import GunicornServer
 from tests.factories import event_body
+from webapp.access import SECURITY_HEADERS
 
 
 def test_40_concurrent_submissions_of_one_event_give_one_entry_and_one_stream_id(
@@ -131,10 +132,36 @@ def test_errors_answered_by_gunicorn_itself_have_the_json_error_body(
     assert answer == status
     assert headers["content-type"] == "application/json"
     assert error_of(body) and json.loads(body)["message"]
+    assert {name.lower(): value for name, value in SECURITY_HEADERS}.items() <= headers.items()
+
+
+def test_every_answer_of_the_app_forbids_sniffing_scripts_and_framing(
+    live_server: GunicornServer,
+) -> None:
+    review = b'{"label":"TOXIC","reviewer":"<script>alert(1)</script>"}'
+    for request_bytes in (
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /v1/events/discord/nope HTTP/1.1\r\nHost: t\r\nX-API-Key: live-key\r\n\r\n",
+        b"POST /v1/events/discord/nope/review HTTP/1.1\r\nHost: t\r\nX-API-Key: live-key\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(review), review),
+        b"XQWERTY /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+    ):
+        _, headers, _ = live_server.raw(request_bytes)
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
 @pytest.mark.parametrize(
-    "target", [b"GET //", b"GET /v1//events/discord/x", b"POST /v1/events//batch"]
+    "target",
+    [
+        b"GET //",
+        b"GET /v1//events/discord/x",
+        b"POST /v1/events//batch",
+        b"POST //v1/events",
+        b"POST ///v1/events",
+        b"GET //v1/decisions",
+        b"GET //healthz",
+    ],
 )
 def test_doubled_slashes_get_a_json_404_not_an_html_redirect(
     live_server: GunicornServer, target: bytes

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from core.models import Event
-from tests.factories import event_body
-from tests.webapp.conftest import AUTH
+from tests.factories import AUTH, event_body
 
 
 def test_healthz_needs_no_key_and_says_ok(client: FlaskClient) -> None:
@@ -54,6 +55,34 @@ def test_openapi_document_is_generated_from_the_models(client: FlaskClient) -> N
     assert event_schema["additionalProperties"] is False
     responses = document["paths"]["/v1/events"]["post"]["responses"]
     assert {"202", "200", "400", "401", "409", "413", "415", "422", "429", "503"} <= set(responses)
+
+
+def test_the_url_map_holds_exactly_the_operations_the_openapi_document_describes(
+    app: Flask,
+) -> None:
+    document = app.test_client().get("/openapi.json").get_json()
+    described = {
+        (method.upper(), path, operation["operationId"])
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    mapped = {
+        (method, re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), rule.endpoint)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert mapped == described
+
+
+def test_only_operations_the_document_marks_public_answer_without_a_key(
+    client: FlaskClient,
+) -> None:
+    document = client.get("/openapi.json").get_json()
+    for path, item in document["paths"].items():
+        url = re.sub(r"{\w+}", "x", path)
+        for method, operation in item.items():
+            status = client.open(url, method=method.upper()).status_code
+            assert (status != 401) == (operation.get("security") == []), (method, path, status)
 
 
 def test_importing_and_serving_the_web_app_loads_no_torch() -> None:

@@ -6,8 +6,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from tests.factories import event_body
-from tests.webapp.conftest import make_app
+from tests.factories import event_body, make_app
 
 ACME = {"X-API-Key": "acme-key"}
 GLOBEX = {"X-API-Key": "globex-key"}
@@ -53,3 +52,43 @@ def test_a_batch_is_deduplicated_within_its_tenant_only(
         assert response.get_json()["counts"] == {"accepted": 2}
     tenants = [fields[b"tenant"] for _, fields in redis_client.xrange("events:ingest")]
     assert tenants == [b"acme"] * 2 + [b"globex"] * 2 + [b"default"] * 2
+
+
+def _batch(size: int) -> dict[str, list[dict[str, object]]]:
+    """A batch body of `size` fresh events."""
+    return {"events": [event_body() for _ in range(size)]}
+
+
+def test_one_tenants_flood_is_refused_at_its_share_while_another_tenant_is_admitted(
+    redis_url: str,
+) -> None:
+    keys = ["alpha:alpha-key", "beta:beta-key"]
+    client = make_app(redis_url, api_keys=keys, backlog_max=1000).test_client()
+    beta, alpha = {"X-API-Key": "beta-key"}, {"X-API-Key": "alpha-key"}
+    first = client.post("/v1/events/batch", json=_batch(500), headers=beta)
+    assert first.status_code == 200 and first.get_json()["counts"] == {"accepted": 500}
+    second = client.post("/v1/events/batch", json=_batch(500), headers=beta)
+    assert second.status_code == 503 and int(second.headers["Retry-After"]) >= 1
+    message = second.get_json()["message"]
+    assert "'beta'" in message and "its share of the queue is 400" in message
+    assert client.post("/v1/events", json=event_body(), headers=alpha).status_code == 202
+    assert client.get("/readyz").status_code == 200  # the queue as a whole is not full
+
+
+def test_rate_limits_count_events_and_each_tenant_has_its_own(redis_url: str) -> None:
+    keys = ["alpha:alpha-key", "beta:beta-key"]
+    client = make_app(
+        redis_url, api_keys=keys, backlog_max=1000, rate_limit_per_s=5, rate_limit_burst=100
+    ).test_client()
+    beta, alpha = {"X-API-Key": "beta-key"}, {"X-API-Key": "alpha-key"}
+    first = client.post("/v1/events/batch", json=_batch(500), headers=beta)
+    assert first.status_code == 200  # from a full bucket, leaving it 400 events in debt
+    refused = client.post("/v1/events/batch", json=_batch(500), headers=beta)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 60  # 400 events at 5 per second
+    assert (
+        "'beta'" in refused.get_json()["message"] and "5 events/s" in refused.get_json()["message"]
+    )
+    over = client.post("/v1/events/batch", json=_batch(101), headers=alpha)
+    assert over.status_code == 200  # alpha's own bucket is full: 101 events pass from it
+    assert client.post("/v1/events", json=event_body(), headers=alpha).status_code == 429

@@ -43,3 +43,12 @@ def test_a_batch_larger_than_the_burst_leaves_the_bucket_in_debt(
     assert not limiter.take("beta", now_ms=80_000).allowed  # back to 0 tokens
     assert limiter.take("beta", now_ms=81_000).allowed  # after the Retry-After
     assert limiter.take("alpha", now_ms=1000).allowed  # another tenant's bucket is full
+
+
+def test_the_rest_of_a_request_larger_than_the_burst_passes_from_a_full_bucket(
+    redis_client: redis.Redis,
+) -> None:
+    limiter = RateLimiter(redis_client, rate_per_s=5.0, burst=100)
+    assert limiter.take("beta", now_ms=0).allowed  # the request's first token
+    assert limiter.take("beta", cost=499, now_ms=0, paid=1).allowed  # and its 499 more events
+    assert not limiter.take("beta", now_ms=0).allowed

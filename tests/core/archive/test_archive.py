@@ -23,7 +23,7 @@ from core.archive import (
 from core.archive.partitions import existing
 from core.archive.records import ArchivedEvent, Review
 from core.models import Category
-from tests.core.archive.conftest import dlq_fields, entry_fields, now, rows_of
+from tests.factories import dlq_fields, entry_fields, now, rows_of
 
 
 def count(archive: Engine, where: str = "true") -> int:

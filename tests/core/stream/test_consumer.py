@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
-import orjson
 import redis
 
-from core.models import Category, Decision, Event, Platform
-from core.stream import Entry, EventStream, ScreeningStream, decode_record
-from tests.factories import event_body
-
-
-def decision_for(entry: Entry, route: str = "low") -> Decision:
-    """A minimal valid decision for an entry's event."""
-    event = orjson.loads(entry.event)
-    return Decision(
-        event_id=event["event_id"],
-        platform=Platform(event["platform"]),
-        risk_score=0.9 if route == "high" else 0.1,
-        category=Category.TOXIC if route == "high" else Category.LOW_RISK,
-        category_scores={c: 0.0 for c in Category},
-        route=route,  # type: ignore[arg-type]
-        flags=[],
-        similar=[],
-        heuristic_score=0.0,
-        embedding_score=0.0,
-        model="test",
-        version="v",
-        screened_at=datetime.now(UTC),
-    )
-
-
-def ingest(client: redis.Redis, count: int) -> list[Event]:
-    """Accept `count` events through the ingest path (so the ledger counts them)."""
-    events = [Event.model_validate(event_body()) for _ in range(count)]
-    EventStream(client).ingest(events, tenant="default")
-    return events
+from core.models import Platform
+from core.stream import EventStream, ScreeningStream, decode_record
+from tests.factories import decision_for, ingest
 
 
 def test_a_redelivered_entry_is_decided_once(redis_client: redis.Redis) -> None:

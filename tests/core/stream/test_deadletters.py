@@ -8,7 +8,7 @@ import orjson
 import redis
 
 from core.stream import DeadLetters, ScreeningStream, read_status
-from tests.core.stream.test_consumer import decision_for, ingest
+from tests.factories import decision_for, ingest
 
 
 def dead_letter(stream: ScreeningStream, count: int) -> list[str]:

@@ -6,17 +6,15 @@ import time
 
 import redis
 
-from core.models import Event
 from core.stream import ArchiveFeed, Entry, EventStream, LabelStream, ScreeningStream
 from core.stream.labels import Label
-from tests.core.stream.test_consumer import decision_for
-from tests.factories import event_body
+from tests.factories import decision_for, make_event
 
 
 def _queue(client: redis.Redis, count: int, user: str, tenant: str = "default") -> list[Entry]:
     """Queue events of one user and read them through the group, as the batcher does."""
     stream = EventStream(client)
-    events = [Event.model_validate(event_body(user_id=user)) for _ in range(count)]
+    events = [make_event(user_id=user) for _ in range(count)]
     stream.ingest(events, tenant=tenant)
     consumer = ScreeningStream(client)
     consumer.ensure_group()

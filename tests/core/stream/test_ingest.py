@@ -6,14 +6,9 @@ import threading
 
 import redis
 
-from core.models import Event, Platform
+from core.models import Platform
 from core.stream import EventStream
-from tests.factories import event_body
-
-
-def make_event(**overrides: object) -> Event:
-    """A validated event."""
-    return Event.model_validate(event_body(**overrides))
+from tests.factories import make_event
 
 
 def test_ingest_classifies_new_duplicate_and_conflicting_events(redis_client: redis.Redis) -> None:

@@ -9,8 +9,7 @@ import redis
 from core.models import Event
 from core.stream import Backlog, DeadLetters, EventStream, ScreeningStream
 from devtools.redis_server import RedisServer
-from tests.core.stream.test_consumer import decision_for, ingest
-from tests.factories import event_body
+from tests.factories import decision_for, event_body, ingest
 
 
 def screen_all(client: redis.Redis, stream: ScreeningStream, count: int) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures of the archive tests: an engine on the session's emptied PostgreSQL, entry builders."""
+"""Stream entries as the pipeline writes them (accepted events, decisions, dead letters) and
+the archive rows made of them."""
 
 from __future__ import annotations
 
@@ -6,10 +7,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import redis
 
-from core.models import Category, Decision, Platform
+from core.archive import build_row
+from core.models import Category, Event
+from core.stream import EventStream
+from tests.factories.decisions import decision
+from tests.factories.events import make_event
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def now() -> datetime:
+    """The current time, in UTC."""
+    return datetime.now(UTC)
+
+
+def ingest(client: redis.Redis, count: int) -> list[Event]:
+    """Accept `count` events through the ingest path (so the ledger counts them)."""
+    events = [make_event() for _ in range(count)]
+    EventStream(client).ingest(events, tenant="default")
+    return events
 
 
 def stream_id_at(moment: datetime, seq: int = 0) -> str:
@@ -28,7 +46,7 @@ def entry_fields(
     seq: int = 0,
 ) -> dict[str, str]:
     """The fields of a high or low stream entry, as the decide script writes them."""
-    event = {
+    body = {
         "event_id": event_id,
         "platform": "discord",
         "event_type": "message",
@@ -37,26 +55,13 @@ def entry_fields(
         "content": content,
         "timestamp": accepted.isoformat(),
     }
-    decision = Decision(
-        event_id=event_id,
-        platform=Platform.DISCORD,
-        risk_score=0.9 if route == "high" else 0.05,
-        category=category,
-        category_scores={category: 0.9 if route == "high" else 0.95},
-        route=route,  # type: ignore[arg-type]
-        flags=[],
-        similar=[],
-        heuristic_score=0.0,
-        embedding_score=0.0,
-        model="test-model",
-        version="v1",
-        ingested_at=accepted,
-        screened_at=accepted,
+    decided = decision(
+        event_id, route=route, category=category, ingested_at=accepted, screened_at=accepted
     )
     return {
         "stream_id": stream_id_at(accepted, seq),
-        "decision": decision.model_dump_json(),
-        "event": orjson.dumps(event).decode(),
+        "decision": decided.model_dump_json(),
+        "event": orjson.dumps(body).decode(),
         "request_id": f"req-{event_id}",
         "traceparent": TRACEPARENT,
     }
@@ -73,15 +78,8 @@ def dlq_fields(event_id: str, *, accepted: datetime) -> dict[str, str]:
     }
 
 
-def now() -> datetime:
-    """The current time, in UTC."""
-    return datetime.now(UTC)
-
-
 def rows_of(*entries: tuple[str, dict[str, str]]) -> list[dict[str, Any]]:
     """Archive rows of (outcome, fields) pairs, each given a distinct outcome-stream id."""
-    from core.archive import build_row
-
     return [
         build_row(outcome, f"{fields['stream_id'].split('-')[0]}-{i + 1}", fields)  # type: ignore[arg-type]
         for i, (outcome, fields) in enumerate(entries)

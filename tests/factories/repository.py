@@ -1,38 +1,18 @@
-"""Builders of valid request bodies and reference sets for tests, and where things are."""
+"""Where things are (the repository, the labelled data beside it), and a small slice of the
+shipped reference set."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import io
-import itertools
 import random
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 SHARED_DATA = ROOT.parent / "shared" / "data"  # the labelled data next to the checkout
-
-_ids = itertools.count()
-
-
-def event_body(**overrides: Any) -> dict[str, Any]:
-    """A valid event body with a fresh event_id; keyword arguments replace fields."""
-    body: dict[str, Any] = {
-        "event_id": f"evt-{next(_ids)}",
-        "platform": "discord",
-        "event_type": "message",
-        "user_id": "user-1",
-        "channel_id": "general",
-        "content": "hello there, how is everyone doing today?",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "metadata": {"client": "tests"},
-    }
-    body.update(overrides)
-    return body
 
 
 def write_small_reference(path: Path, per_label: int = 40, seed: int = 0) -> Path:
