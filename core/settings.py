@@ -38,8 +38,10 @@ class Settings(BaseSettings):
     backlog_high_water: float = Field(0.8, gt=0, le=1)
     backlog_refresh_s: float = Field(0.5, ge=0)
     retry_after_s: int = Field(2, ge=1)
-    rate_limit_per_s: float = Field(0.0, ge=0, description="tokens per second per key; 0 is off")
-    rate_limit_burst: int = Field(100, ge=1)
+    rate_limit_per_s: float = Field(
+        0.0, ge=0, description="events per second each tenant may send; 0 is off"
+    )
+    rate_limit_burst: int = Field(100, ge=1, description="events a tenant may send at once")
 
     # Screening engine
     embed_model: str = Field("all-MiniLM-L6-v2", description="sentence-transformers path or name")

@@ -1,14 +1,17 @@
-"""A game day on a whole local system: Redis restarts and process kills under load.
+"""A game day on a whole local system: Redis restarts, process kills and the memory ceiling,
+under load.
 
 The system (devtools.stack) runs under the supervisor on free ports, with its own Redis
 (append-only, fsync always) and log directory. A client sends events at a steady rate and
 retries what a failure refuses, as a platform would. Meanwhile Redis is restarted `restarts`
 times, each time right after an append-only rewrite (BGREWRITEAOF), and each process kind is
-killed once with SIGKILL (web, beat, pipeline worker, screening worker, Flower). The supervisor
-brings everything back; nobody touches Redis or the processes by hand. At the end the run
-checks: the ledger balanced (and at every sample taken during the run), /readyz ready with no
-backlog (whatever `XINFO GROUPS` says), every accepted event decided exactly once, and every
-process alive.
+killed once with SIGKILL (web, beat, pipeline worker, screening worker, Flower). Then Redis
+reaches its memory ceiling (`maxmemory` set below what it uses: it refuses every write) for a
+phase, and the ceiling is lifted. The supervisor brings everything back; nobody touches Redis
+or the processes by hand. At the end the run checks: /readyz failed while Redis refused writes,
+the ledger balanced (and at every sample taken during the run), /readyz ready with no backlog
+(whatever `XINFO GROUPS` says), every accepted event decided exactly once, and every process
+alive.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class ChaosReport:
     accepted_not_decided: int = 0
     refused_attempts: int = 0
     redis_restarts: int = 0
+    memory_ceiling_s: float = 0.0
+    readyz_at_ceiling: int = 0
     kills: list[str] = field(default_factory=list)
     restarts: dict[str, int] = field(default_factory=dict)
     ledger_samples: int = 0
@@ -204,6 +209,7 @@ class GameDay:
         say: Callable[[str], None],
         *,
         restarts: int = 3,
+        memory_ceiling: bool = True,
         rate_per_s: float = 20.0,
         phase_s: float = 20.0,
         settle_timeout_s: float = 600.0,
@@ -211,6 +217,7 @@ class GameDay:
     ) -> None:
         self.say = say
         self.restarts = restarts
+        self.memory_ceiling = memory_ceiling
         self.rate_per_s = rate_per_s
         self.phase_s = phase_s
         self.settle_timeout_s = settle_timeout_s
@@ -250,6 +257,9 @@ class GameDay:
                     time.sleep(self.phase_s / (per_round + 1))
                     self._kill(kind)
             time.sleep(self.phase_s)
+            if self.memory_ceiling:
+                self._reach_memory_ceiling()
+                time.sleep(self.phase_s)
             load.stop()
             self.say(f"load stopped: {len(load.accepted)} events accepted; waiting for decisions")
             wait_until(
@@ -286,6 +296,22 @@ class GameDay:
         wait_until(server.answers, 60, "Redis to answer")
         self.report.redis_restarts += 1
         self.say(f"Redis restarted after an append-only rewrite ({self.report.redis_restarts})")
+
+    def _reach_memory_ceiling(self) -> None:
+        """Hold Redis at its memory ceiling for a phase under load, then lift the ceiling."""
+        used = int(self.client.info("memory")["used_memory"])
+        # Below what it holds, so that no write slips in as memory use moves by a few bytes.
+        self.client.config_set("maxmemory", used // 2)
+        started = time.monotonic()
+        self.say(f"Redis past its memory ceiling ({used} of {used // 2} bytes): it refuses writes")
+        try:
+            time.sleep(self.phase_s / 2)
+            self.report.readyz_at_ceiling = _readyz(self.url)[0]
+            time.sleep(self.phase_s / 2)
+        finally:
+            self.client.config_set("maxmemory", 0)
+        self.report.memory_ceiling_s = round(time.monotonic() - started, 1)
+        self.say(f"memory ceiling lifted after {self.report.memory_ceiling_s} s")
 
     def _kill(self, kind: str) -> None:
         """SIGKILL one process of a kind and wait until the supervisor has replaced it."""
@@ -369,6 +395,9 @@ class GameDay:
             ),
             "every event sent was accepted": len(load.accepted) == len(load.sent),
             "Redis restarted as planned": report.redis_restarts == self.restarts,
+            "readyz failed at the memory ceiling": (
+                not self.memory_ceiling or report.readyz_at_ceiling == 503
+            ),
             "each process kind killed once": len(report.kills) == len(KINDS),
             "no process left dead": report.all_running,
         }

@@ -26,6 +26,11 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=3, help="Redis restarts (default 3)")
     parser.add_argument("--rate", type=float, default=20.0, help="events per second sent")
     parser.add_argument("--phase", type=float, default=20.0, help="seconds between faults")
+    parser.add_argument(
+        "--no-memory-ceiling",
+        action="store_true",
+        help="skip the fault that holds Redis at its memory ceiling for a phase",
+    )
     options = parser.parse_args()
     var = fresh_var(ROOT / "var")
     say(f"a system of its own under {var} (logs in {var / 'logs'})")
@@ -34,6 +39,7 @@ def main() -> int:
         var / "logs",
         say,
         restarts=options.restarts,
+        memory_ceiling=not options.no_memory_ceiling,
         rate_per_s=options.rate,
         phase_s=options.phase,
     )
@@ -44,7 +50,8 @@ def main() -> int:
         f"{report.events_sent} events sent, {report.events_accepted} accepted, "
         f"{report.decided_high} high + {report.decided_low} low + {report.dead_lettered} "
         f"dead-lettered; {report.redis_restarts} Redis restarts, kills: "
-        f"{', '.join(report.kills)}; {report.seconds} s"
+        f"{', '.join(report.kills)}; memory ceiling held {report.memory_ceiling_s} s "
+        f"(/readyz {report.readyz_at_ceiling}); {report.seconds} s"
     )
     sys.stdout.write(report.to_json() + "\n")
     return 0 if report.passed else 1

@@ -1,5 +1,6 @@
-"""A short game day (`make chaos` in small): Redis restarted after an append-only rewrite and
-every process kind killed once, under load, and the system heals itself."""
+"""A short game day (`make chaos` in small): Redis restarted after an append-only rewrite, every
+process kind killed once and Redis held at its memory ceiling, under load, and the system heals
+itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.factories import write_small_reference
 pytestmark = pytest.mark.slow
 
 
-def test_a_redis_restart_and_a_kill_of_each_process_kind_need_no_hand(
+def test_a_redis_restart_a_kill_of_each_process_kind_and_the_memory_ceiling_need_no_hand(
     tmp_path: Path, stack_dir: Path, model_dir: Path
 ) -> None:
     var = stack_dir / "var"
@@ -35,4 +36,5 @@ def test_a_redis_restart_and_a_kill_of_each_process_kind_need_no_hand(
     assert report.redis_restarts == 1 and len(report.kills) == len(KINDS)
     assert report.events_accepted == report.events_sent > 0
     assert report.restarts["redis-server"] == 1
+    assert report.memory_ceiling_s >= 8 and report.readyz_at_ceiling == 503
     assert all(report.restarts[name] >= 1 for name in report.kills)

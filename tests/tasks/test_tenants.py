@@ -62,6 +62,29 @@ def test_two_tenants_sharing_event_ids_each_get_their_own_decisions(
             "POST", "/v1/screen", {"texts": ["you are an idiot"]}, GLOBEX
         )
         assert status == 200 and screened["decisions"][0]["tenant"] == "globex"
+
+        # One tenant's senders never make another tenant's content look like a campaign:
+        # globex screens one text as five senders' events (which stores nothing) and posts
+        # another from five senders, then acme sends each text once.
+        asked = "come over to my place this weekend, everyone is welcome"
+        posted = "the new bakery on the corner sells the best bread in town"
+        for i in range(5):
+            body = event_body(event_id=f"asked-{i}", user_id=f"g{i}", content=asked)
+            assert web.request("POST", "/v1/screen", body, GLOBEX)[0] == 200
+        wave = [event_body(event_id=f"wave-{i}", user_id=f"g{i}", content=posted) for i in range(5)]
+        assert web.request("POST", "/v1/events/batch", {"events": wave}, GLOBEX)[0] == 200
+        wait_until(lambda: stack.settled(18), 180, "18 decisions\n" + stack.logs())
+        mine = [event_body(event_id=f"acme-{i}", user_id="a1", content=t) for i, t in
+                enumerate((asked, posted))]  # fmt: skip
+        assert web.request("POST", "/v1/events/batch", {"events": mine}, ACME)[0] == 200
+        wait_until(lambda: stack.settled(20), 180, "20 decisions\n" + stack.logs())
+
+        def repeated(event_id: str, headers: dict[str, str]) -> bool:
+            _, state = web.request("GET", f"/v1/events/discord/{event_id}", headers=headers)
+            return "repeat_across_senders" in {f["id"] for f in state["decision"]["flags"]}
+
+        assert any(repeated(f"wave-{i}", GLOBEX) for i in range(5))  # within globex it fires
+        assert not repeated("acme-0", ACME) and not repeated("acme-1", ACME)
     finally:
         web.stop()
         stack.processes.stop_all()
