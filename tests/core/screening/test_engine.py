@@ -175,22 +175,11 @@ def test_editing_the_rules_file_changes_decisions_without_a_restart(
         os.utime(rules_copy, (time.time() + 10, time.time() + 10))
 
 
-def test_with_redis_the_cache_is_used_and_repeats_across_senders_are_flagged(
-    settings: Settings, redis_url: str
-) -> None:
+@pytest.fixture()
+def engine_on_redis(settings: Settings, redis_url: str) -> ScreeningEngine:
+    """The engine with Redis: its embedding cache and the cross-event signal."""
     client = redis.Redis.from_url(redis_url)
-    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
-    text = "join my channel for daily crypto signals, link in bio"
-    items = [ScreenItem(text=text, platform="telegram", user_id=f"user{i}") for i in range(6)]
-    decisions = engine.screen(items)
-    fired = ["repeat_across_senders" in {flag.id for flag in d.flags} for d in decisions]
-    assert fired == [False, False, False, False, True, True]
-    cache = engine.embedder.cache  # type: ignore[attr-defined]
-    assert cache.misses >= 1
-    hits_before = cache.hits
-    engine.screen([ScreenItem(text=text)])
-    assert cache.hits > hits_before
-    assert client.keys("events:emb:*")
+    return load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
 
 
 def _repeated(decisions: list[Decision]) -> list[bool]:
@@ -198,33 +187,44 @@ def _repeated(decisions: list[Decision]) -> list[bool]:
     return ["repeat_across_senders" in {flag.id for flag in d.flags} for d in decisions]
 
 
-def test_one_tenants_senders_never_count_towards_another_tenants_repeats(
-    settings: Settings, redis_url: str
+def test_with_redis_the_cache_is_used_and_repeats_across_senders_are_flagged(
+    engine_on_redis: ScreeningEngine, redis_client: redis.Redis
 ) -> None:
-    client = redis.Redis.from_url(redis_url)
-    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
+    engine = engine_on_redis
+    text = "join my channel for daily crypto signals, link in bio"
+    items = [ScreenItem(text=text, platform="telegram", user_id=f"user{i}") for i in range(6)]
+    assert _repeated(engine.screen(items)) == [False, False, False, False, True, True]
+    cache = engine.embedder.cache  # type: ignore[attr-defined]
+    assert cache.misses >= 1
+    hits_before = cache.hits
+    engine.screen([ScreenItem(text=text)])
+    assert cache.hits > hits_before
+    assert redis_client.keys("events:emb:*")
+
+
+def test_one_tenants_senders_never_count_towards_another_tenants_repeats(
+    engine_on_redis: ScreeningEngine,
+) -> None:
     text = "limited offer, my friends: the best deal in town is waiting for you"
     beta = [
         ScreenItem(text=text, platform="discord", user_id=f"b{i}", tenant="beta") for i in range(5)
     ]
-    assert _repeated(engine.screen(beta)) == [False, False, False, False, True]
+    assert _repeated(engine_on_redis.screen(beta)) == [False, False, False, False, True]
     alpha = ScreenItem(text=text, platform="discord", user_id="a0", tenant="alpha")
-    assert _repeated(engine.screen([alpha])) == [False]
+    assert _repeated(engine_on_redis.screen([alpha])) == [False]
 
 
 def test_texts_screened_on_request_read_the_repeat_count_but_add_no_sender(
-    settings: Settings, redis_url: str
+    engine_on_redis: ScreeningEngine,
 ) -> None:
-    client = redis.Redis.from_url(redis_url)
-    engine = load_engine(settings.model_copy(update={"redis_url": redis_url}), client)
     text = "everyone should see this wonderful new shop that opened downtown"
     asked = [
         ScreenItem(text=text, platform="slack", user_id=f"s{i}", tenant="alpha", counts=False)
         for i in range(6)
     ]
-    assert _repeated(engine.screen(asked)) == [False] * 6
+    assert _repeated(engine_on_redis.screen(asked)) == [False] * 6
     events = [
         ScreenItem(text=text, platform="slack", user_id=f"e{i}", tenant="alpha") for i in range(5)
     ]
-    assert _repeated(engine.screen(events)) == [False, False, False, False, True]
-    assert _repeated(engine.screen(asked[:1])) == [True]  # what an event would get now
+    assert _repeated(engine_on_redis.screen(events)) == [False, False, False, False, True]
+    assert _repeated(engine_on_redis.screen(asked[:1])) == [True]  # what an event would get now
