@@ -4,18 +4,26 @@ The exported graph takes input_ids, attention_mask (and token_type_ids where the
 and returns the pooled, L2-normalised sentence embedding, so onnxruntime does all the arithmetic.
 Files land in <cache_dir>/<model-slug>-<hash>/ and are written to a temporary name and renamed, so
 two processes starting at once never read a half-written model.
+
+int8 is static: activation scales are fixed once, from a fixed sample of the shipped reference
+set, so a text's vector does not depend on the batch it is run in. The int8 file is named by a
+hash of the recipe and the calibration texts, so a new calibration is a new model (and a new
+embedder name, which keys the reference index and the embedding cache).
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import logging
 import os
+import random
 import re
 import time
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +50,12 @@ log = structlog.get_logger(__name__)
 EXPORT_VERSION = 1
 OPSET = 17
 FP32_FILE = "model.onnx"
-INT8_FILE = "model-int8.onnx"
+# Bump when the int8 recipe changes: it is part of the int8 file's (and the embedder's) name.
+INT8_RECIPE = "static-u8s8-minmax-v1"
+# The shipped reference set (redistributable sources only); a fixed seeded sample calibrates.
+CALIBRATION_SET = Path(__file__).parents[1] / "data" / "reference" / "reference.csv.gz"
+CALIBRATION_TEXTS = 300
+CALIBRATION_SEED = 0
 _HASHED_SUFFIXES = frozenset({".json", ".txt", ".safetensors", ".bin", ".model", ".py"})
 _SKIPPED_DIRS = frozenset({"onnx", "openvino", ".git", ".cache"})
 # Texts of different lengths, so the traced graph sees padding and keeps the mask path dynamic.
@@ -94,13 +107,34 @@ def ensure_onnx(spec: ModelSpec, cache_dir: Path, precision: str = "int8") -> Pa
         log.info("onnx.exported", file=str(fp32), seconds=round(time.perf_counter() - started, 1))
     if precision == "fp32":
         return fp32
-    int8 = directory / INT8_FILE
+    texts = calibration_texts()
+    int8 = directory / int8_file_name(texts)
     if not int8.is_file():
         started = time.perf_counter()
         with _atomic(int8) as temporary:
-            quantise_int8(fp32, temporary)
+            quantise_int8(spec, fp32, temporary, texts)
         log.info("onnx.quantised", file=str(int8), seconds=round(time.perf_counter() - started, 1))
     return int8
+
+
+def calibration_texts(
+    path: Path = CALIBRATION_SET, count: int = CALIBRATION_TEXTS, seed: int = CALIBRATION_SEED
+) -> list[str]:
+    """A fixed seeded sample of a reference CSV's texts, normalised as screening normalises them."""
+    from core.screening.text.normalization import normalize
+
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        texts = sorted({row["text"] for row in csv.DictReader(handle)})
+    random.Random(seed).shuffle(texts)
+    return [normalize(text) for text in texts[:count]]
+
+
+def int8_file_name(texts: Sequence[str]) -> str:
+    """The int8 file of a recipe and calibration sample: model-int8-<recipe hash>.onnx."""
+    digest = hashlib.blake2b(INT8_RECIPE.encode(), digest_size=4)
+    for text in texts:
+        digest.update(text.encode() + b"\0")
+    return f"model-int8-s{digest.hexdigest()}.onnx"
 
 
 @contextmanager
@@ -210,27 +244,69 @@ class _DropQuantiserNoise(logging.Filter):
         return "onnxruntime" not in record.pathname or record.levelno >= logging.ERROR
 
 
-def quantise_int8(source: Path, target: Path) -> None:
-    """Write a dynamically quantised int8 copy of an fp32 ONNX model.
+def quantise_int8(spec: ModelSpec, source: Path, target: Path, texts: Sequence[str]) -> None:
+    """Write a statically quantised int8 copy of an fp32 ONNX model, calibrated on texts.
 
-    Recipe chosen by measurement on OLID tweets (see tests/core/test_embedding.py): per-channel
-    int8 weights on the MatMuls only, keeping the feed-forward down-projections in fp32; their
-    inputs (GELU outputs) have outliers that per-tensor activation quantisation handles badly.
+    Recipe chosen by measurement on OLID tweets (see docs/screening.md): int8 weights per channel
+    and uint8 activations with per-tensor scales fixed by min/max calibration, on the MatMuls with
+    constant weights only, keeping the feed-forward down-projections in fp32 (their inputs, GELU
+    outputs, have outliers that per-tensor activation scales handle badly). Fixed scales make each
+    row's arithmetic independent of the rest of the batch and of padding, which dynamic
+    quantisation (scales taken from the whole input tensor) is not.
     """
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
-    excluded = _ffn_down_projections(onnx.load(str(source), load_external_data=False))
+    model = onnx.load(str(source), load_external_data=False)
+    constants = {init.name for init in model.graph.initializer}
+    excluded = set(_ffn_down_projections(model))
+    nodes = [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul" and node.input[1] in constants and node.name not in excluded
+    ]
+    tokenizer, pad_id = load_tokenizer(spec)
+    prepared = prepare_texts(texts, spec.prefix, spec.do_lower_case)
+
+    class Calibration(CalibrationDataReader):  # type: ignore[misc]
+        """Feeds the calibration texts one at a time, unpadded, as the observed activations."""
+
+        def __init__(self) -> None:
+            self.batches = iter(TokenBatches(tokenizer, pad_id, 1)(prepared))
+            self.inputs = {node.name for node in model.graph.input}
+
+        def get_next(self) -> dict[str, Any] | None:
+            """The next text's inputs, or None when all have been fed."""
+            batch = next(self.batches, None)
+            if batch is None:
+                return None
+            feed = {
+                "input_ids": batch.input_ids,
+                "attention_mask": batch.attention_mask,
+                "token_type_ids": batch.token_type_ids,
+            }
+            return {k: v for k, v in feed.items() if k in self.inputs}
+
     noise = _DropQuantiserNoise()
     logging.getLogger().addFilter(noise)
     try:
-        quantize_dynamic(
+        quantize_static(
             str(source),
             str(target),
+            Calibration(),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
             op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=excluded,
+            nodes_to_quantize=nodes,
+            calibrate_method=CalibrationMethod.MinMax,
         )
     finally:
         logging.getLogger().removeFilter(noise)

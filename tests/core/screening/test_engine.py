@@ -93,6 +93,35 @@ def test_obfuscated_threat_keeps_its_verdict(engine: ScreeningEngine) -> None:
     assert plain.route == disguised.route == "high"
 
 
+def test_a_texts_decision_does_not_depend_on_the_batch_it_is_in(
+    engine: ScreeningEngine,
+) -> None:
+    words = [
+        "you",
+        "are",
+        "a",
+        "worthless",
+        "idiot",
+        "and",
+        "i",
+        "will",
+        "find",
+        "you,",
+        "thanks",
+        "for",
+        "the",
+        "lovely",
+        "dinner",
+    ]
+    texts = [" ".join(words[i % 7 : i % 7 + 1 + (i * 5) % 17] * (1 + i % 9)) for i in range(100)]
+    in_batch = engine.screen([ScreenItem(text=t) for t in texts])
+    for index in (0, 13, 57, 99):
+        [alone] = engine.screen([ScreenItem(text=texts[index])])
+        assert alone.category == in_batch[index].category
+        assert alone.route == in_batch[index].route
+        assert alone.risk_score == pytest.approx(in_batch[index].risk_score, abs=1e-5)
+
+
 def test_added_example_is_a_neighbour_at_once(engine: ScreeningEngine) -> None:
     text = "the quarterly llama census begins at dawn near the old mill"
     version = engine.version

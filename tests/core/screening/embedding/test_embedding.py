@@ -30,6 +30,7 @@ from core.screening.embedding.model import (
     prepare_texts,
     text_prefix,
 )
+from core.screening.embedding.onnx_export import calibration_texts, int8_file_name
 from tests.factories import ROOT, SHARED_DATA
 
 OLID = SHARED_DATA / "raw" / "olid" / "olid_normalized.csv"
@@ -248,9 +249,9 @@ def test_onnx_fp32_reproduces_the_torch_vectors(
 def test_onnx_int8_vectors_stay_close_to_the_torch_ones(
     onnx_int8: Embedder, torch_vectors: np.ndarray, texts: list[str]
 ) -> None:
-    """Measured on 5,500 OLID tweets: mean cosine 0.996, minimum 0.986; thresholds leave margin."""
+    """Measured on 1,000 OLID tweets against fp32: mean cosine 0.994, minimum 0.983."""
     cosines = _cosines(onnx_int8.encode(texts), torch_vectors)
-    assert onnx_int8.name == "all-MiniLM-L6-v2/onnx-int8"
+    assert onnx_int8.name.startswith("all-MiniLM-L6-v2/onnx-int8-s")
     assert cosines.mean() > 0.99
     assert cosines.min() > 0.97
 
@@ -262,7 +263,7 @@ def test_onnx_export_is_cached_and_a_second_load_does_not_re_export(
     (directory,) = model_cache.iterdir()
     assert directory.name.startswith("all-MiniLM-L6-v2-")
     files = sorted(directory.iterdir())
-    assert [f.name for f in files] == ["model-int8.onnx", "model.onnx"]  # no temporaries left
+    assert [f.name for f in files] == [int8_file_name(calibration_texts()), "model.onnx"]
     stamps = [f.stat().st_mtime_ns for f in files]
     again = load_embedder(backend="onnx", device="cpu", cache_dir=model_cache)
     assert again.name == onnx_int8.name
@@ -281,7 +282,7 @@ def test_auto_backend_on_cpu_is_onnx_int8_and_loads_no_torch_once_exported(
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert out.stdout.split()[-2:] == ["all-MiniLM-L6-v2/onnx-int8", "False"]
+    assert out.stdout.split()[-2:] == [onnx_int8.name, "False"]
 
 
 @pytest.mark.slow
@@ -312,11 +313,30 @@ def test_empty_input_returns_an_empty_float32_matrix(
     assert isinstance(embedder, Embedder)
 
 
+def _mixed_batch(texts: list[str]) -> list[str]:
+    """100 texts of very different lengths: one word to beyond max_seq_length."""
+    lengths = [1, 3, 8, 20, 60, 300]
+    return [" ".join(texts[i].split() * 40)[: lengths[i % 6] * 6] or "x" for i in range(100)]
+
+
 @pytest.mark.slow
-def test_int8_vector_of_a_text_does_not_depend_on_its_batch_mates(
-    onnx_int8: Embedder, texts: list[str]
+@pytest.mark.parametrize("backend", ["onnx_fp32", "onnx_int8"])
+def test_a_texts_vector_does_not_depend_on_the_batch_it_is_in(
+    backend: str, request: pytest.FixtureRequest, texts: list[str]
 ) -> None:
-    """Dynamic int8 scales activations per input tensor, so int8 runs each text alone."""
-    in_batch = onnx_int8.encode(texts)
-    alone = np.stack([onnx_int8.encode([text])[0] for text in texts[:20]])
-    assert np.allclose(alone, in_batch[:20], atol=1e-6)
+    """Padded batches of 100 mixed lengths give each text its solo vector (dynamic int8 moved
+    them by up to 0.03 per component: it took activation scales from the whole batch)."""
+    embedder: Embedder = request.getfixturevalue(backend)
+    batch = _mixed_batch(texts)
+    in_batch = embedder.encode(batch)
+    alone = np.stack([embedder.encode([text])[0] for text in batch[:24]])
+    assert np.abs(alone - in_batch[:24]).max() < 1e-5
+    shuffled = embedder.encode(batch[50:] + texts[:30] + batch[:50])
+    assert np.abs(shuffled[-50:] - in_batch[:50]).max() < 1e-5
+
+
+def test_calibration_is_a_fixed_sample_of_the_shipped_reference_set() -> None:
+    first = calibration_texts()
+    assert first == calibration_texts()
+    assert len(first) == len(set(first)) == 300
+    assert int8_file_name(first) != int8_file_name(first[1:])
