@@ -1,8 +1,10 @@
 """`make bench-screen`: the screening engine against the raw encoder, in one run.
 
-Ceiling: SentenceTransformer.encode of the same model on the same texts (what a team would get
-from the library as is). Then the engine on batches of 100 with a cold embedding cache (every
-text a miss) and a warm one (every text a hit), the rules alone and the index search alone.
+Ceilings: ONNX Runtime encoding the same texts in batches of 100 with the engine's own model file
+(tokenizer, session.run, nothing else: what screening could reach if embedding were all it did),
+and SentenceTransformer.encode of the same model (what a team would get from the library as is).
+Then the engine on batches of 100 with a cold embedding cache (every text a miss) and a warm one
+(every text a hit), the rules alone and the index search alone.
 """
 
 from __future__ import annotations
@@ -65,6 +67,67 @@ def sentence_transformers_ceiling(texts: list[str], threads: int) -> float:
     return max(rates)
 
 
+def onnx_batched_ceiling(settings: Settings, texts: list[str]) -> float | None:
+    """Texts/s of onnxruntime alone on the engine's model file, batches of BATCH padded to their
+    longest text; None where the engine does not run ONNX (a GPU host's torch path)."""
+    import onnxruntime as ort
+
+    from core.screening.embedding import read_model_spec, resolve_model
+    from core.screening.embedding.model import load_tokenizer, prepare_texts
+    from core.screening.embedding.onnx_export import ensure_onnx
+
+    if settings.embed_backend not in {"auto", "onnx", "onnx-int8", "onnx-fp32"}:
+        return None
+    model_id, path = resolve_model(settings.embed_model)
+    spec = read_model_spec(path, model_id)
+    precision = "fp32" if settings.embed_backend == "onnx-fp32" else "int8"
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.embed_threads or 0
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(ensure_onnx(spec, settings.model_dir, precision)),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    names = {node.name for node in session.get_inputs()}
+    tokenizer, pad_id = load_tokenizer(spec)
+    tokenizer.enable_padding(pad_id=pad_id)
+    prepared = prepare_texts([normalize(t) for t in texts], spec.prefix, spec.do_lower_case)
+
+    def encode(batch: list[str]) -> None:
+        encodings = tokenizer.encode_batch(batch)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        session.run(["embedding"], {k: v for k, v in feed.items() if k in names})
+
+    encode(prepared[:BATCH])  # warm-up
+    started = time.perf_counter()
+    for start in range(0, len(prepared), BATCH):
+        encode(prepared[start : start + BATCH])
+    return rate(len(texts), time.perf_counter() - started)
+
+
+def add_ceilings(
+    report: dict[str, Any], settings: Settings, texts: list[str], threads: int
+) -> None:
+    """Measure both ceilings on the same texts and add them, and the engine's ratios to them."""
+    onnx_ceiling = onnx_batched_ceiling(settings, texts)
+    if onnx_ceiling is not None:
+        report["onnx_batched_encode_texts_per_s"] = onnx_ceiling
+        cold, warm = (report[f"engine_{k}_cache_events_per_s"] for k in ("cold", "warm"))
+        report["ratio_cold_over_onnx_batched"] = round(cold / onnx_ceiling, 3)
+        report["ratio_warm_over_onnx_batched"] = round(warm / onnx_ceiling, 3)
+    report["sentence_transformers_encode_texts_per_s"] = sentence_transformers_ceiling(
+        texts, threads
+    )
+    ceiling = report["sentence_transformers_encode_texts_per_s"]
+    report["ratio_cold_over_encode"] = round(report["engine_cold_cache_events_per_s"] / ceiling, 3)
+    report["ratio_warm_over_encode"] = round(report["engine_warm_cache_events_per_s"] / ceiling, 3)
+
+
 def main() -> None:
     """Run every measurement and print/write the report."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -118,17 +181,15 @@ def main() -> None:
     finally:
         client.close()
         store.stop()
-    report["sentence_transformers_encode_texts_per_s"] = sentence_transformers_ceiling(
-        texts, threads
-    )
-    ceiling = report["sentence_transformers_encode_texts_per_s"]
-    report["ratio_cold_over_encode"] = round(report["engine_cold_cache_events_per_s"] / ceiling, 3)
-    report["ratio_warm_over_encode"] = round(report["engine_warm_cache_events_per_s"] / ceiling, 3)
+    add_ceilings(report, settings, texts, threads)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "screen.json").write_text(json.dumps(report, indent=2))
     width = max(len(key) for key in report)
     lines = [f"{key:<{width}}  {value}" for key, value in report.items()]
-    lines += ["target: ratio_cold_over_encode >= 0.90", f"written to {OUT / 'screen.json'}"]
+    lines += [
+        "target: ratio_cold_over_onnx_batched >= 0.80, warm unchanged or better",
+        f"written to {OUT / 'screen.json'}",
+    ]
     sys.stdout.write("\n".join(lines) + "\n")
 
 
