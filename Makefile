@@ -39,7 +39,7 @@ help:
 	@echo "make model         retrain the shipped head and blender (writes core/screening/data/model)"
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
-	@echo "make bench         every benchmark; make bench-ingest for the front door alone"
+	@echo "make bench         every benchmark, then one table of every ratio against its goal"
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,7 @@ test: lint redis postgres tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-ingest bench-screen bench-e2e bench-archive
+	$(BIN)/python -m bench.report
 
 bench-ingest: venv redis
 	@scripts/ensure-tool.sh wrk
