@@ -6,13 +6,11 @@ import math
 import os
 from typing import Any
 
-import kombu.exceptions
 import orjson
 import redis
 import structlog
 from flask import Response, g, request
 
-from celeryconfig import SYNC_QUEUE
 from core.models import Event, ScreenResponse, ScreenTexts
 from webapp.access import charge
 from webapp.bodies import read_json
@@ -64,6 +62,11 @@ class ScreenViews:
         # after a timeout.
         token = os.urandom(16).hex()
         keys = services.keys
+        # Imported on first use: a web worker that only ingests never loads Celery or kombu.
+        import kombu.exceptions
+
+        from celeryconfig import SYNC_QUEUE
+
         try:
             services.client.set(
                 keys.sync_request(token), orjson.dumps(items), ex=math.ceil(timeout) + 1

@@ -6,8 +6,6 @@ the tracer provider's export thread starts in the process whose spans it sends.
 
 import os
 
-from opentelemetry.instrumentation.celery import CeleryInstrumentor
-
 from core.logs import configure_logging
 from core.settings import Settings
 from core.telemetry import configure_tracing
@@ -16,6 +14,4 @@ from webapp import create_app
 settings = Settings()
 configure_logging(settings.log_level)
 configure_tracing("screening-web", os.environ)
-# POST /v1/screen sends a Celery task: its trace continues on the worker that answers.
-CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
 app = create_app(settings)

@@ -85,16 +85,18 @@ def test_only_operations_the_document_marks_public_answer_without_a_key(
             assert (status != 401) == (operation.get("security") == []), (method, path, status)
 
 
-def test_importing_and_serving_the_web_app_loads_no_torch() -> None:
+def test_importing_and_serving_the_web_app_loads_no_torch_and_no_celery_until_a_sync_screen() -> (
+    None
+):
     script = """
-import sys
-from core.settings import Settings
-from webapp import create_app
-app = create_app(Settings(redis_url="redis://127.0.0.1:1/0", api_keys=["k"]))
-client = app.test_client()
+import os, sys
+os.environ.update(REDIS_URL="redis://127.0.0.1:1/0", API_KEYS="k")
+import webapp.wsgi
+client = webapp.wsgi.app.test_client()
 client.get("/healthz"); client.get("/openapi.json"); client.get("/metrics")
 client.post("/v1/events", json={}, headers={"X-API-Key": "k"})
-names = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss")
+names = ("torch", "sentence_transformers", "transformers", "onnxruntime", "faiss",
+         "celery", "kombu", "billiard", "amqp", "opentelemetry.instrumentation.celery")
 heavy = sorted(m for m in names if m in sys.modules)
 print(",".join(heavy) or "none")
 """
