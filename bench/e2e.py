@@ -248,7 +248,7 @@ def main() -> None:
         json.dumps(report, indent=2)
     )
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    sys.stdout.write("targets: pipeline_over_engine >= 0.85, p50 <= 300 ms, p99 <= 1000 ms\n")
+    sys.stdout.write("targets: pipeline_over_engine >= 0.9, p50 <= 100 ms, p99 <= 500 ms\n")
 
 
 if __name__ == "__main__":
