@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from celeryconfig import queue_names
 from core.errors import CoreError
 from core.stream import Ledger, StreamStatus, read_ledger, read_status
+from tasks.broker import BrokerUnavailable
 from tasks.routing import is_batch_queue
 from tasks.runtime import Runtime
 
@@ -46,7 +47,7 @@ class PipelineCollector(Collector):
             status = read_status(current.client, current.keys)
             waiting = current.router.waiting(self.queues)
             live = current.router.live_workers()
-        except (CoreError, redis.RedisError) as exc:
+        except (CoreError, redis.RedisError, BrokerUnavailable) as exc:
             log.warning("pipeline_metrics_unavailable", error=str(exc)[:300])
             yield GaugeMetricFamily(
                 "pipeline_redis_up", "1 when the pipeline's Redis answered this scrape.", 0.0
@@ -135,8 +136,8 @@ class PipelineCollector(Collector):
         )
         lengths = GaugeMetricFamily(
             "celery_queue_length",
-            "Tasks waiting in each Celery queue (the broker's list length), as celery-exporter "
-            "names it.",
+            "Tasks waiting in each Celery queue (a Redis list's length, a RabbitMQ queue's "
+            "ready messages), as celery-exporter names it.",
             labels=["queue_name"],
         )
         for queue, length in waiting.items():

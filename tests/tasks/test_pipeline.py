@@ -25,6 +25,8 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.slow
+# The claims that hold whichever broker carries the tasks run on both.
+BROKERS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq"], indirect=True)
 
 
 def claimed_by_a_worker(pipeline: Pipeline) -> bool:
@@ -36,6 +38,7 @@ def claimed_by_a_worker(pipeline: Pipeline) -> bool:
     return any(b":" in c["name"] and c["pending"] for c in consumers)
 
 
+@BROKERS
 def test_events_posted_over_http_get_decisions_on_the_right_stream(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -67,6 +70,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream(
         web.stop()
 
 
+@BROKERS
 def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     pipeline: Pipeline,
 ) -> None:
