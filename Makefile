@@ -23,10 +23,11 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis postgres tools run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
+.PHONY: help venv redis postgres rabbitmq tools run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
+	@echo "make run RABBITMQ=1  the same with a local RabbitMQ as the Celery broker"
 	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight, and the archive"
@@ -56,14 +57,18 @@ redis:
 postgres:
 	@scripts/ensure-tool.sh initdb postgresql
 
+# The Celery broker of `make run RABBITMQ=1` and of the tests on RabbitMQ.
+rabbitmq:
+	@scripts/ensure-tool.sh rabbitmq-server
+
 # What the deployment tests run: promtool (Debian's prometheus) and docker-compose (v1, which
 # resolves the compose file without a Docker engine).
 tools:
 	@scripts/ensure-tool.sh promtool prometheus
 	@scripts/ensure-tool.sh docker-compose
 
-run: venv redis postgres index
-	$(BIN)/python -m scripts.local_stack --exit-with-parent
+run: venv redis postgres index $(if $(RABBITMQ),rabbitmq)
+	$(BIN)/python -m scripts.local_stack --exit-with-parent $(if $(RABBITMQ),--rabbitmq)
 
 chaos: venv redis postgres index
 	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
@@ -77,7 +82,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis postgres tools
+test: lint redis postgres rabbitmq tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-ingest bench-screen bench-e2e bench-archive

@@ -1,4 +1,4 @@
-"""A real RabbitMQ node on ports of our choosing, for tests and `make run`.
+"""A real RabbitMQ node on ports of our choosing, for tests and `make run RABBITMQ=1`.
 
 The node is Debian's `rabbitmq-server`, run as the calling user with everything of its own in
 one directory: its configuration, data, logs, Erlang cookie (HOME) and port mapper (epmd on a
@@ -7,6 +7,7 @@ port of its own), so several nodes on one host never meet, and stopping one leav
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from kombu.connection import Connection
 
 from devtools.redis_server import free_port
+from devtools.supervisor import Program
 
 # Debian installs the programs that run as the calling user here (/usr/sbin has wrappers that
 # switch to the rabbitmq user).
@@ -41,9 +43,10 @@ class RabbitServer:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.server = _program("rabbitmq-server")
         self.data_dir = data_dir
+        # A node of a fixed port (make run) keeps its name, data and port mapper across runs.
         self.port = port or free_port()
-        self.dist_port = free_port()
-        self.epmd_port = free_port()
+        self.dist_port = self.port + 1 if port else free_port()
+        self.epmd_port = self.port + 2 if port else free_port()
         self.node = f"rabbit-{self.port}@localhost"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -53,10 +56,9 @@ class RabbitServer:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
     def env(self) -> dict[str, str]:
-        """The environment of this node's programs (server and rabbitmqctl alike)."""
+        """What this node's programs (server and rabbitmqctl alike) add to the environment."""
         base = self.data_dir
         return {
-            **os.environ,
             "HOME": str(base),  # the Erlang cookie
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
@@ -71,6 +73,14 @@ class RabbitServer:
             "RABBITMQ_PID_FILE": str(base / "rabbit.pid"),
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
         }
+
+    def program(self) -> Program:
+        """The node as a supervised program, ready once it takes AMQP connections."""
+        self._write_config()
+        return Program(
+            "rabbitmq", [self.server], self.env(), ready=self.answers,
+            log=self.data_dir / "server.log",
+        )  # fmt: skip
 
     def _write_config(self) -> None:
         base = self.data_dir
@@ -103,7 +113,7 @@ class RabbitServer:
         # Own session: the whole node (beam, epmd) is stopped as one process group.
         self.process = subprocess.Popen(
             [self.server],
-            env=self.env(),
+            env={**os.environ, **self.env()},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -121,7 +131,7 @@ class RabbitServer:
         """The output of `rabbitmqctl -q ARGS` against this node."""
         result = subprocess.run(
             [_program("rabbitmqctl"), "-q", "-n", self.node, *args],
-            env=self.env(),
+            env={**os.environ, **self.env()},
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -138,10 +148,8 @@ class RabbitServer:
         """Stop the node and its port mapper (the node's whole process group)."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -156,7 +164,7 @@ class RabbitServer:
         if Path(epmd).exists():
             subprocess.run(
                 [epmd, "-port", str(self.epmd_port), "-kill"],
-                env=self.env(),
+                env={**os.environ, **self.env()},
                 capture_output=True,
                 timeout=10,
                 check=False,
