@@ -62,7 +62,11 @@ class Settings(BaseSettings):
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
 
     # Pipeline (Celery workers, batcher, decisions)
-    celery_broker_url: str | None = Field(None, description="broker; REDIS_URL when unset")
+    celery_broker_url: str | None = Field(
+        None,
+        pattern=r"^(rediss?|redis\+socket|amqps?|pyamqp)://",
+        description="broker: a Redis, or a RabbitMQ (amqp://, quorum queues); REDIS_URL when unset",
+    )
     gpu_queues: int = Field(0, ge=0, description="how many screen.gpuN queues to declare")
     batch_size: int = Field(100, ge=1, le=1000, description="events per screening task")
     drain_interval_s: float = Field(1.0, gt=0, description="beat tick of the batcher")
@@ -85,7 +89,7 @@ class Settings(BaseSettings):
     )
     worker_heartbeat_s: float = Field(5.0, gt=0, description="how often workers say they are alive")
     task_visibility_timeout_s: int = Field(
-        3600, ge=60, description="broker redelivers an unacknowledged task after this long"
+        3600, ge=60, description="a Redis broker redelivers an unacknowledged task after this long"
     )
     screen_sync_timeout_s: float = Field(10.0, gt=0, description="POST /v1/screen waits this long")
     screen_sync_max_texts: int = Field(100, ge=1, le=1000)
