@@ -61,11 +61,13 @@ postgres:
 rabbitmq:
 	@scripts/ensure-tool.sh rabbitmq-server
 
-# What the deployment tests run: promtool (Debian's prometheus) and docker-compose (v1, which
-# resolves the compose file without a Docker engine).
+# What the deployment tests run: promtool (Debian's prometheus), docker-compose (v1, which
+# resolves the compose file without a Docker engine) and kubectl (its kustomize builds the
+# Kubernetes overlays offline).
 tools:
 	@scripts/ensure-tool.sh promtool prometheus
 	@scripts/ensure-tool.sh docker-compose
+	@scripts/ensure-tool.sh kubectl
 
 run: venv redis postgres index $(if $(RABBITMQ),rabbitmq)
 	$(BIN)/python -m scripts.local_stack --exit-with-parent $(if $(RABBITMQ),--rabbitmq)
