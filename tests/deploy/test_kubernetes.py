@@ -221,9 +221,9 @@ def test_the_rabbitmq_variant_brokers_on_rabbitmq_and_scales_every_queue_on_its_
             continue
         assert {t["type"] for t in triggers} == {"rabbitmq"}, name
         # The same queues at the same depths as on Redis, read from the broker's queues.
-        assert {
-            t["metadata"]["queueName"]: t["metadata"]["value"] for t in triggers
-        } == {t["metadata"]["listName"]: t["metadata"]["listLength"] for t in base[name]}, name
+        assert {t["metadata"]["queueName"]: t["metadata"]["value"] for t in triggers} == {
+            t["metadata"]["listName"]: t["metadata"]["listLength"] for t in base[name]
+        }, name
         for trigger in triggers:
             assert trigger["metadata"]["hostFromEnv"] == "CELERY_BROKER_URL"
             assert trigger["metadata"]["mode"] == "QueueLength"
