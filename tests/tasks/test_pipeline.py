@@ -39,7 +39,7 @@ def claimed_by_a_worker(pipeline: Pipeline) -> bool:
 
 
 @BROKERS
-def test_events_posted_over_http_get_decisions_on_the_right_stream(
+def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_screening_answers(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     web = GunicornServer(pipeline.env["REDIS_URL"], tmp_path / "web", **pipeline.env)
@@ -66,6 +66,13 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream(
         metrics = pipeline.processes.metrics("pipeline")  # the pipeline worker exports the ledger
         assert 'pipeline_events_total{outcome="accepted"} 40.0' in metrics
         assert "pipeline_ledger_balanced 1.0" in metrics
+        # The synchronous path: through screen.sync on the broker, the reply through Redis.
+        screened = pipeline.client.post(
+            "/v1/screen", json={"texts": ["I will kill you", "lovely weather"]}, headers=AUTH
+        )
+        assert screened.status_code == 200, screened.get_data(as_text=True)
+        assert [d["route"] for d in screened.get_json()["decisions"]] == ["high", "low"]
+        assert pipeline.ledger().accepted == 40  # nothing more was queued on the stream
     finally:
         web.stop()
 
