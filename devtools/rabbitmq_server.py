@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,6 +36,11 @@ def _program(name: str) -> str:
     if found is None:
         raise RuntimeError(f"{name} is not installed; see scripts/ensure-tool.sh")
     return found
+
+
+def _epmd() -> str:
+    """The path of Erlang's port mapper."""
+    return shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
 
 
 class RabbitServer:
@@ -74,13 +80,27 @@ class RabbitServer:
             "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
         }
 
-    def program(self) -> Program:
-        """The node as a supervised program, ready once it takes AMQP connections."""
+    def programs(self) -> list[Program]:
+        """The port mapper and the node as supervised programs, in their start order.
+
+        Supervised, epmd runs in the foreground and the node does not start one of its own
+        (which would daemonize and outlive the supervisor).
+        """
         self._write_config()
-        return Program(
-            "rabbitmq", [self.server], self.env(), ready=self.answers,
-            log=self.data_dir / "server.log",
-        )  # fmt: skip
+        epmd = [_epmd(), "-port", str(self.epmd_port), "-address", "127.0.0.1"]
+        node_env = {**self.env(), "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false"}
+        return [
+            Program("epmd", epmd, self.env(), ready=self._epmd_answers),
+            Program(
+                "rabbitmq", [self.server], node_env, ready=self.answers,
+                log=self.data_dir / "server.log",
+            ),
+        ]  # fmt: skip
+
+    def _epmd_answers(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex(("127.0.0.1", self.epmd_port)) == 0
 
     def _write_config(self) -> None:
         base = self.data_dir
@@ -159,13 +179,11 @@ class RabbitServer:
         self.process = None
 
     def _stop_epmd(self) -> None:
-        # epmd daemonizes out of the node's process group; ask it on its own port to go.
-        epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-        if Path(epmd).exists():
-            subprocess.run(
-                [epmd, "-port", str(self.epmd_port), "-kill"],
-                env={**os.environ, **self.env()},
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
+        # The node's own epmd daemonizes out of its process group; ask it on its port to go.
+        subprocess.run(
+            [_epmd(), "-port", str(self.epmd_port), "-kill"],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )

@@ -98,7 +98,7 @@ def build_stack(
     if rabbitmq_port and not env.get("CELERY_BROKER_URL"):
         rabbitmq = RabbitServer(var / "rabbitmq", port=rabbitmq_port)
         env["CELERY_BROKER_URL"] = rabbitmq.url
-        programs.append(rabbitmq.program())
+        programs += rabbitmq.programs()
     postgres = None
     if not env.get("DATABASE_URL"):
         postgres = PostgresServer(var / "postgres", port=postgres_port or None)

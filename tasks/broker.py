@@ -39,6 +39,20 @@ class BrokerUnavailable(RuntimeError):
     """The broker could not be reached or did not answer in time."""
 
 
+def declare_queues(app: Any) -> None:
+    """Declare every queue of a RabbitMQ-brokered app on the broker now.
+
+    A worker binds every queue of the app (not only those it consumes) to Celery's delayed-
+    delivery exchanges as it starts; on a fresh broker, a queue no worker has declared yet
+    would fail that binding. Declared first, they all exist (declaring is idempotent).
+    """
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=3)
+        channel = connection.default_channel
+        for queue in app.amqp.queues.values():
+            queue(channel).declare()
+
+
 class QueueDepths(Protocol):
     """Tasks waiting in the broker's queues."""
 

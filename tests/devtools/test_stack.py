@@ -9,7 +9,8 @@ def test_a_local_rabbitmq_starts_before_the_workers_and_is_every_programs_broker
     environ = {"DATABASE_URL": "postgresql://archive.example/screening", "GPU_QUEUES": "0"}
     stack = build_stack(environ, redis_port=16390, rabbitmq_port=16392)
     names = [program.name for program in stack.programs]
-    assert names.index("rabbitmq") < names.index("beat") < names.index("cpu worker")
+    assert names.index("epmd") < names.index("rabbitmq") < names.index("beat")
+    assert names.index("beat") < names.index("cpu worker")
     assert stack.rabbitmq is not None
     assert stack.env["CELERY_BROKER_URL"] == stack.rabbitmq.url == stack.settings.celery_broker_url
     assert stack.rabbitmq.url.startswith("amqp://") and ":16392/" in stack.rabbitmq.url
