@@ -45,15 +45,24 @@ class PipelineCollector(Collector):
         try:
             ledger = read_ledger(current.client, current.keys)
             status = read_status(current.client, current.keys)
-            waiting = current.router.waiting(self.queues)
             live = current.router.live_workers()
-        except (CoreError, redis.RedisError, BrokerUnavailable) as exc:
+            waiting = self._waiting()
+        except (CoreError, redis.RedisError) as exc:
             log.warning("pipeline_metrics_unavailable", error=str(exc)[:300])
             yield GaugeMetricFamily(
                 "pipeline_redis_up", "1 when the pipeline's Redis answered this scrape.", 0.0
             )
             return
         yield from self._families(ledger, status, waiting, live)
+
+    def _waiting(self) -> dict[str, int]:
+        """The queues' lengths; none when a broker other than Redis is away (what Redis
+        holds is still exported, and `pipeline_redis_up` stays about Redis)."""
+        try:
+            return self.runtime.router.waiting(self.queues)
+        except BrokerUnavailable as exc:
+            log.warning("pipeline_broker_unavailable", error=str(exc)[:300])
+            return {}
 
     def _families(
         self,
