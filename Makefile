@@ -23,7 +23,7 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis postgres tools run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
+.PHONY: help venv redis postgres tools chromium console-shots run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
@@ -62,6 +62,10 @@ tools:
 	@scripts/ensure-tool.sh promtool prometheus
 	@scripts/ensure-tool.sh docker-compose
 
+# The console's browser tests and `make console-shots` drive Debian's Chromium.
+chromium:
+	@scripts/ensure-tool.sh chromium
+
 run: venv redis postgres index
 	$(BIN)/python -m scripts.local_stack --exit-with-parent
 
@@ -77,7 +81,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis postgres tools
+test: lint redis postgres tools chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: bench-ingest bench-screen bench-e2e bench-archive
