@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -18,7 +17,7 @@ from playwright.sync_api import Browser, sync_playwright
 from devtools.postgres_server import PostgresServer
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
-from tests.factories import API_KEY, ROOT, Pipeline, make_app
+from tests.factories import API_KEY, RIVAL_ENTRY, ROOT, ConsoleStack, Pipeline, make_app
 
 
 @pytest.fixture()
@@ -42,18 +41,6 @@ def live_server(redis_url: str, tmp_path: Path) -> Iterator[GunicornServer]:
     server.stop()
 
 
-RIVAL = "rival:rival-key"
-
-
-@dataclass
-class ConsoleStack:
-    """A whole system for the console's browser tests: gunicorn, beat, the pipeline worker, a
-    screening worker, Redis and PostgreSQL, with two tenants' keys."""
-
-    pipeline: Pipeline
-    web: GunicornServer
-
-
 @pytest.fixture(scope="module")
 def console_stack(
     redis_server: RedisServer,
@@ -68,7 +55,7 @@ def console_stack(
         conn.execute("TRUNCATE decisions, reviews RESTART IDENTITY")
     work = tmp_path_factory.mktemp("console-stack")
     settings = {"database_url": postgres_server.url, "review_propagation_s": 1,
-                "archive_interval_s": 0.5, "api_keys": f"{API_KEY},{RIVAL}"}  # fmt: skip
+                "archive_interval_s": 0.5, "api_keys": f"{API_KEY},{RIVAL_ENTRY}"}  # fmt: skip
     pipeline = Pipeline(redis_server.url, pipeline_var, work / "logs", **settings)
     web = GunicornServer(redis_server.url, work, **{k.upper(): str(v) for k, v in settings.items()})
     try:

@@ -11,10 +11,18 @@ from flask.testing import FlaskClient
 
 from core.archive import DecisionWriter, open_archive
 from core.models import Category, Neighbor, RuleFlag
-from tests.factories import API_KEY, decision, entry_fields, make_app, now, rows_of
+from tests.factories import (
+    API_KEY,
+    RIVAL_ENTRY,
+    RIVAL_KEY,
+    decision,
+    entry_fields,
+    make_app,
+    now,
+    rows_of,
+)
 from webapp.routes import ROUTES
 
-RIVAL_KEY = "rival-key"
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)"> \u202eevil\u202c ' + "w" * 10_000
 
 
@@ -61,7 +69,7 @@ def console(redis_url: str, database_url: str) -> FlaskClient:
         )
     )  # fmt: skip
     engine.dispose()
-    app = make_app(redis_url, database_url=database_url, api_keys=[API_KEY, f"rival:{RIVAL_KEY}"])
+    app = make_app(redis_url, database_url=database_url, api_keys=[API_KEY, RIVAL_ENTRY])
     return app.test_client()
 
 

@@ -12,8 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 from core.archive import find_event, open_archive
 from core.models import MAX_CONTENT_CHARS
 from devtools.pipeline import wait_until
-from tests.factories import API_KEY, event_body
-from tests.webapp.conftest import ConsoleStack
+from tests.factories import API_KEY, RIVAL_KEY, ConsoleStack, event_body
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +74,7 @@ def moderator(browser: Browser, system: ConsoleStack) -> Iterator[Page]:
 @pytest.fixture()
 def rival(browser: Browser, system: ConsoleStack) -> Iterator[Page]:
     """Another tenant's moderator, signed in."""
-    yield from signed_in(browser, system, "rival-key")
+    yield from signed_in(browser, system, RIVAL_KEY)
 
 
 def test_a_moderator_reviews_from_the_keyboard_and_the_next_screening_changes(
