@@ -76,7 +76,7 @@ def main() -> int:
         page.wait_for_selector(".content")
         shoot(page, options.out, "decision")
         page.keyboard.press("a")
-        page.wait_for_function("document.getElementById('status').textContent.length > 0")
+        page.locator("#status:not(:empty)").wait_for()
         page.locator("#review").scroll_into_view_if_needed()
         shoot(page, options.out, "review")
         page.locator(".facts a").first.click()

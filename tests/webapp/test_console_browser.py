@@ -87,7 +87,7 @@ def test_a_moderator_reviews_from_the_keyboard_and_the_next_screening_changes(
     assert before is not None and before["decision"]["route"] == "high"
     row.locator("a.open").click()
     expect(page.locator(".content")).to_have_text(TARGET)
-    expect(page.locator("svg.bars rect").first).to_be_visible()
+    expect(page.locator("svg.sigbar rect").first).to_be_visible()
     page.keyboard.press("1")  # LOW_RISK
     expect(page.locator("#status")).to_contain_text("Sent to the screening workers")
     expect(page.locator("#status")).to_contain_text("reached the screening workers", timeout=15_000)
