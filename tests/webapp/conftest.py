@@ -55,7 +55,8 @@ def console_stack(
         conn.execute("TRUNCATE decisions, reviews RESTART IDENTITY")
     work = tmp_path_factory.mktemp("console-stack")
     settings = {"database_url": postgres_server.url, "review_propagation_s": 1,
-                "archive_interval_s": 0.5, "api_keys": f"{API_KEY},{RIVAL_ENTRY}"}  # fmt: skip
+                "archive_interval_s": 0.5, "console_refresh_s": 1,
+                "api_keys": f"{API_KEY},{RIVAL_ENTRY}"}  # fmt: skip
     pipeline = Pipeline(redis_server.url, pipeline_var, work / "logs", **settings)
     web = GunicornServer(redis_server.url, work, **{k.upper(): str(v) for k, v in settings.items()})
     try:

@@ -81,11 +81,14 @@ def test_a_moderator_reviews_from_the_keyboard_and_the_next_screening_changes(
     moderator: Page, system: ConsoleStack
 ) -> None:
     page = moderator
-    row = page.locator('tr[data-key="discord/to-review"]')
-    expect(row).to_be_visible()
+    expect(page.locator('tr[data-key="discord/to-review"]')).to_be_visible()
     before = archived(system, "to-review")
     assert before is not None and before["decision"]["route"] == "high"
-    row.locator("a.open").click()
+    for _ in range(3):  # j down the queue to the row (the hostile text may be above it)
+        page.keyboard.press("j")
+        if page.locator("tr.selected").get_attribute("data-key") == "discord/to-review":
+            break
+    page.keyboard.press("Enter")
     expect(page.locator(".content")).to_have_text(TARGET)
     expect(page.locator("svg.sigbar rect").first).to_be_visible()
     page.keyboard.press("1")  # LOW_RISK
@@ -103,6 +106,16 @@ def test_a_moderator_reviews_from_the_keyboard_and_the_next_screening_changes(
     again = archived(system, "again")
     assert again is not None
     assert again["decision"]["risk_score"] < before["decision"]["risk_score"]
+
+
+def test_the_queue_shows_a_new_high_risk_decision_without_a_reload(
+    moderator: Page, system: ConsoleStack
+) -> None:
+    page = moderator
+    page.evaluate("document.body.dataset.loadedOnce = 'yes'")  # gone if the page reloads
+    system.pipeline.post([event_body(event_id="fresh", content="I will find you and hurt you")])
+    expect(page.locator('tr[data-key="discord/fresh"]')).to_be_visible(timeout=60_000)
+    assert page.evaluate("document.body.dataset.loadedOnce") == "yes"
 
 
 def test_hostile_content_is_text_and_stays_inside_the_page(
