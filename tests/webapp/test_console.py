@@ -148,6 +148,9 @@ def test_the_queue_shows_the_tenants_high_risk_decisions_newest_first_with_count
     assert html.index("/console/decisions/discord/h1") < html.index("/console/decisions/discord/x1")
     assert "/console/decisions/discord/l1" not in html  # low risk: not in the default queue
     assert re.search(r'<span class="n">2</span> TOXIC', html)
+    spam = console.get("/console/?category=SPAM").get_data(as_text=True)
+    assert "discord/h1" not in spam and re.search(r'<span class="n">2</span> TOXIC', spam)
+    assert 'href="/console/?platform=&amp;category=SPAM&amp;route=high' in spam
     low = console.get("/console/?route=low").get_data(as_text=True)
     assert "/console/decisions/discord/l1" in low and "discord/h1" not in low
 

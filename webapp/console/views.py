@@ -52,7 +52,8 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 _templates.filters["when"] = _when
-_templates.globals.update(categories=[c.value for c in CATEGORIES], platforms=list(Platform))
+_CATEGORY_NAMES = [c.value for c in CATEGORIES]
+_templates.globals.update(categories=_CATEGORY_NAMES, platforms=list(Platform))
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
@@ -106,7 +107,10 @@ class ConsoleViews:
         fields: dict[str, Any] = {k: v for k, v in chosen.items() if v and k != "within"}
         if chosen["within"] in WITHIN:
             fields["since"] = datetime.now(UTC) - WITHIN[chosen["within"]]
-        counted = parse(DecisionQuery, fields, "invalid filters")
+        # Counted over every category, so the counts show where the rest of the queue is.
+        counted = parse(
+            DecisionQuery, {k: v for k, v in fields.items() if k != "category"}, "invalid filters"
+        )
         if request.args.get("cursor"):
             fields["cursor"] = request.args["cursor"]
         query = parse(DecisionQuery, fields | {"limit": PAGE_SIZE}, "invalid filters")
@@ -117,6 +121,9 @@ class ConsoleViews:
             "decisions": decisions,
             "counts": category_counts(engine, tenant, counted),
             "next_link": f"/console/?{urlencode(chosen | {'cursor': cursor})}" if cursor else None,
+            "count_links": {
+                c: f"/console/?{urlencode(chosen | {'category': c})}" for c in _CATEGORY_NAMES
+            },
             "excerpt": EXCERPT,
         }
         return query, chosen, data
