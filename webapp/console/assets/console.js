@@ -34,6 +34,7 @@
     return data;
   }
 
+  // A key meant for a field, or for the browser (with a modifier), is not a console key.
   function typing(event) {
     const t = event.target;
     return event.ctrlKey || event.metaKey || event.altKey ||
@@ -85,10 +86,15 @@
 
   if (body.dataset.page === "queue") {
     document.addEventListener("keydown", async (event) => {
-      if (typing(event) && event.target.tagName !== "A") return;
+      if (typing(event)) return;
       if (event.key === "j") { move(1); event.preventDefault(); }
       else if (event.key === "k") { move(-1); event.preventDefault(); }
-      else if (event.key === "Enter" && selected) { selected.querySelector("a.open").click(); }
+      else if (event.key === "Enter") {
+        // On a link or button Enter does its own thing (the selected row's link is focused).
+        if (selected && !["A", "BUTTON"].includes(event.target.tagName)) {
+          selected.querySelector("a.open").click();
+        }
+      }
       else if (selected) {
         const label = labelFor(event.key, selected.dataset.category);
         if (!label) return;
