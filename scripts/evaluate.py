@@ -4,6 +4,8 @@
                                                shared source, obfuscation, targets
     make eval EVAL_ARGS=--adapt-curve          also few-shot curves (K = 0, 10, 25, 50, 100
                                                runtime examples per label) per source left out
+    make eval EVAL_ARGS=--functional-only      only the functional suite (minutes): the shipped
+                                               engine on the suite's test templates
     make eval DATA=file.csv REPORT=out.json    the shipped engine on any CSV with text,label
     make eval DATA=file.csv ADAPT=25           first add 25 rows per label of the file (seeded,
                                                stratified) as runtime examples, then measure on
@@ -29,7 +31,7 @@ import numpy as np
 
 from core.logs import configure_logging
 from core.models import Category
-from core.quality import crossval, obfuscation, targets
+from core.quality import crossval, functional, obfuscation, targets
 from core.quality.evaluation import (
     LabelledTexts,
     format_table,
@@ -111,6 +113,17 @@ def obfuscation_suite(engine: Any, texts: list[str], limit: int) -> dict[str, An
     per = {name: round(float(np.mean(flags)), 4) for name, flags in kept.items() if flags}
     overall = float(np.mean([f for flags in kept.values() for f in flags])) if chosen else 0.0
     return {"examples": len(chosen), "kept_overall": round(overall, 4), "kept_by_rewrite": per}
+
+
+def functional_suite(engine: ScreeningEngine) -> dict[str, Any]:
+    """The functional suite on its test templates, the engine next to the peer, printed."""
+    result = functional.measure(
+        functional.Suite.load(),
+        lambda texts: crossval.screen_all(engine, texts),
+        peer_predictions,
+    )
+    say(functional.format_table(result))
+    return result
 
 
 def flagged_share(predicted: list[Category]) -> float:
@@ -210,6 +223,7 @@ def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -
     }
     if curve:
         result["adapt_curve"] = curves
+    result["functional"] = functional_suite(load_engine(settings))
     result["targets"] = targets.check(result)
     say(summary_table(result))
     say(f"({time.monotonic() - started:.0f} s)")
@@ -238,8 +252,14 @@ def summary_table(result: dict[str, Any]) -> str:
         f"{'mean':<20} {'':>6} {summary['mean_macro_f1']:>6.3f} "
         f"{summary['peer_mean_macro_f1']:>6.3f}   worst {summary['worst_macro_f1']:.3f}"
     )
-    lines.append("targets:")
-    for name, (value, met) in result["targets"].items():
+    lines.append(targets_table(result["targets"]))
+    return "\n".join(lines)
+
+
+def targets_table(checks: dict[str, list[Any]]) -> str:
+    """Each target with its value and whether it is met."""
+    lines = ["targets:"]
+    for name, (value, met) in checks.items():
         lines.append(f"  {'met ' if met else 'MISS'}  {name:<45} {value}")
     return "\n".join(lines)
 
@@ -264,16 +284,32 @@ def main() -> None:
         "--adapt-curve", action="store_true", help="few-shot curves per source left out"
     )
     parser.add_argument("--obfuscation-examples", type=int, default=300)
+    parser.add_argument(
+        "--functional-only", action="store_true", help="only the functional suite (minutes)"
+    )
     options = parser.parse_args()
     settings = Settings()
     configure_logging("WARNING")
     if options.data:
         evaluate_file(settings, options.data, options.report, options.adapt)
         return
+    if options.functional_only:
+        suite = functional_suite(load_engine(settings))
+        checks = targets.check_functional(suite)
+        say(targets_table(checks))
+        write(
+            options.report or settings.var_dir / "eval" / "functional.json",
+            {"functional": suite, "targets": checks},
+        )
+        return
     result = evaluate_shared(
         settings, options.shared, options.adapt_curve, options.obfuscation_examples
     )
-    path = options.report or settings.var_dir / "eval" / "report.json"
+    write(options.report or settings.var_dir / "eval" / "report.json", result)
+
+
+def write(path: Path, result: dict[str, Any]) -> None:
+    """Write a report as JSON and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     say(f"written to {path}")
