@@ -82,3 +82,16 @@ def test_the_functional_suite_meets_its_targets_only_above_every_bar() -> None:
 def test_a_full_report_with_the_suite_carries_its_targets() -> None:
     checks = targets.check(report(functional=suite_result(0.5, 0.6, 0.7)))
     assert checks["functional_mean_accuracy"] == [0.6, False]
+
+
+def curve(*f1s: float) -> dict[str, Any]:
+    """A few-shot curve with these macro-F1s at K = 0, 10, 25."""
+    return {str(k): {"binary": {"macro_f1": f1}} for k, f1 in zip((0, 10, 25), f1s, strict=True)}
+
+
+def test_labels_that_lower_any_source_by_more_than_a_hundredth_miss_the_no_drop_target() -> None:
+    kept = targets.check_no_drop({"a": curve(0.70, 0.695, 0.75), "b": curve(0.6, 0.7, 0.8)}, "k")
+    assert kept["k_worst_source_drop"] == [0.005, True] and kept["k_mean_drop"][1]
+    fell = targets.check_no_drop({"a": curve(0.70, 0.68, 0.75), "b": curve(0.6, 0.7, 0.8)}, "k")
+    assert fell["k_worst_source_drop"] == [0.02, False]
+    assert fell["k_mean_drop"][1]  # the mean still rose
