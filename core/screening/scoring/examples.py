@@ -55,7 +55,7 @@ class ExamplesConfig(BaseModel):
     category_at: float = Field(
         0.6, ge=-1, le=1, description="similarity where harmful examples name the category alone"
     )
-    regularisation: float = Field(0.1, ge=0, description="L2 of the residual head's weights")
+    regularisation: float = Field(0.2, ge=0, description="L2 of the residual head's weights")
     bias_regularisation: float = Field(1.0, ge=0, description="L2 of the residual head's bias")
     head_from: int = Field(
         5, ge=1, description="harmful and benign examples each needed before the head is fit"
