@@ -119,6 +119,19 @@ class Settings(BaseSettings):
     review_propagation_s: float = Field(
         5.0, ge=0, description="longest a screening worker goes without applying new reviews"
     )
+    # The moderators' console (/console/)
+    console_secret_key: str | None = Field(
+        None,
+        description="signs the console's session cookies; unset: derived from API_KEYS, so "
+        "every web worker agrees and rotating the keys ends every session",
+    )
+    console_cookie_secure: bool | None = Field(
+        None, description="send the session cookie over HTTPS only; unset: when the request is"
+    )
+    console_session_hours: float = Field(12.0, gt=0, description="how long a sign-in lasts")
+    console_refresh_s: float = Field(
+        5.0, gt=0, description="how often the queue page looks for new decisions"
+    )
     chaos_poison_marker: str | None = Field(
         default=None,
         description="fault injection for tests and game days: screening raises on any event "

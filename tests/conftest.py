@@ -78,6 +78,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="session")
+def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """One var/ directory for the session, so the small reference index is built only once."""
+    # Imported here, after the assert rewrite of tests.factories is registered below.
+    from tests.factories import write_small_reference
+
+    var = tmp_path_factory.mktemp("pipeline-var")
+    write_small_reference(var / "reference.csv")
+    (var / "models").symlink_to(model_dir, target_is_directory=True)
+    return var
+
+
 @pytest.fixture()
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
     """URL of the session's Redis, emptied before the test."""

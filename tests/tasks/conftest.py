@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import Pipeline, write_small_reference
-
-
-@pytest.fixture(scope="session")
-def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
-    """One var/ directory for the session, so the small reference index is built only once."""
-    var = tmp_path_factory.mktemp("pipeline-var")
-    write_small_reference(var / "reference.csv")
-    (var / "models").symlink_to(model_dir, target_is_directory=True)
-    return var
+from tests.factories import Pipeline
 
 
 @pytest.fixture()
