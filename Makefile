@@ -23,12 +23,14 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis postgres tools run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive clean index model eval worker ledger demo load replay-dlq migrate export-reviews
+.PHONY: help venv redis postgres rabbitmq tools chromium console-shots run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive bench-console clean index model eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
+	@echo "make run RABBITMQ=1  the same with a local RabbitMQ as the Celery broker"
 	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
+	@echo "make console-shots  a PNG of each console page of a running system, in var/console/"
 	@echo "make ledger        check accepted = high + low + dead-lettered + in flight, and the archive"
 	@echo "make replay-dlq    send dead-lettered events back through screening, once each"
 	@echo "make load          Locust against a running system; reports under var/load/"
@@ -56,14 +58,24 @@ redis:
 postgres:
 	@scripts/ensure-tool.sh initdb postgresql
 
-# What the deployment tests run: promtool (Debian's prometheus) and docker-compose (v1, which
-# resolves the compose file without a Docker engine).
+# The Celery broker of `make run RABBITMQ=1` and of the tests on RabbitMQ.
+rabbitmq:
+	@scripts/ensure-tool.sh rabbitmq-server
+
+# What the deployment tests run: promtool (Debian's prometheus), docker-compose (v1, which
+# resolves the compose file without a Docker engine) and kubectl (its kustomize builds the
+# Kubernetes overlays offline).
 tools:
 	@scripts/ensure-tool.sh promtool prometheus
 	@scripts/ensure-tool.sh docker-compose
+	@scripts/ensure-tool.sh kubectl
 
-run: venv redis postgres index
-	$(BIN)/python -m scripts.local_stack --exit-with-parent
+# The console's browser tests and `make console-shots` drive Debian's Chromium.
+chromium:
+	@scripts/ensure-tool.sh chromium
+
+run: venv redis postgres index $(if $(RABBITMQ),rabbitmq)
+	$(BIN)/python -m scripts.local_stack --exit-with-parent $(if $(RABBITMQ),--rabbitmq)
 
 chaos: venv redis postgres index
 	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)
@@ -77,10 +89,10 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint redis postgres tools
+test: lint redis postgres rabbitmq tools chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: bench-ingest bench-screen bench-e2e bench-archive
+bench: bench-ingest bench-screen bench-e2e bench-archive bench-console
 	$(BIN)/python -m bench.report
 
 bench-ingest: venv redis
@@ -96,12 +108,15 @@ bench-e2e: venv redis index
 bench-archive: venv redis postgres
 	$(BIN)/python -m bench.archive $(BENCH_ARGS)
 
+bench-console: venv redis postgres
+	$(BIN)/python -m bench.console $(BENCH_ARGS)
+
 worker: venv index
 	$(BIN)/python -m tasks.worker $(if $(GPU),--gpu $(GPU),--cpu)
 
 # A system started by `make run` keeps its Redis on LOCAL_REDIS_PORT and its PostgreSQL on
 # LOCAL_POSTGRES_PORT; point at them by default.
-ledger demo replay-dlq export-reviews: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+ledger demo console-shots replay-dlq export-reviews: export REDIS_URL ?= redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
 ledger export-reviews migrate: export DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(LOCAL_POSTGRES_PORT)/screening
 
 ledger: venv
@@ -109,6 +124,9 @@ ledger: venv
 
 demo: venv
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
+
+console-shots: venv chromium
+	$(BIN)/python -m scripts.console_shots $(SHOTS_ARGS)
 
 replay-dlq: venv
 	$(BIN)/python scripts/replay_dlq.py $(REPLAY_ARGS)

@@ -83,6 +83,7 @@ GOALS = (
     Goal("e2e", "end to end p50 at half load, ms", path("half_rate", "p50_ms"), at_most=100),
     Goal("e2e", "end to end p99 at half load, ms", path("half_rate", "p99_ms"), at_most=500),
     Goal("archive", "archiver / plain COPY", path("archiver_over_ceiling"), 0.5),
+    Goal("console", "console queue page, 50 rows, server ms", path("queue_page_ms"), at_most=200),
     Goal(
         "gpu_screen",
         "GPU screening path, events/s",

@@ -62,7 +62,11 @@ class Settings(BaseSettings):
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
 
     # Pipeline (Celery workers, batcher, decisions)
-    celery_broker_url: str | None = Field(None, description="broker; REDIS_URL when unset")
+    celery_broker_url: str | None = Field(
+        None,
+        pattern=r"^(rediss?|redis\+socket|amqps?|pyamqp)://",
+        description="broker: a Redis, or a RabbitMQ (amqp://, quorum queues); REDIS_URL when unset",
+    )
     gpu_queues: int = Field(0, ge=0, description="how many screen.gpuN queues to declare")
     batch_size: int = Field(100, ge=1, le=1000, description="events per screening task")
     drain_interval_s: float = Field(1.0, gt=0, description="beat tick of the batcher")
@@ -85,7 +89,7 @@ class Settings(BaseSettings):
     )
     worker_heartbeat_s: float = Field(5.0, gt=0, description="how often workers say they are alive")
     task_visibility_timeout_s: int = Field(
-        3600, ge=60, description="broker redelivers an unacknowledged task after this long"
+        3600, ge=60, description="a Redis broker redelivers an unacknowledged task after this long"
     )
     screen_sync_timeout_s: float = Field(10.0, gt=0, description="POST /v1/screen waits this long")
     screen_sync_max_texts: int = Field(100, ge=1, le=1000)
@@ -114,6 +118,19 @@ class Settings(BaseSettings):
     archive_batch_size: int = Field(500, ge=1, le=5000, description="rows per archive write")
     review_propagation_s: float = Field(
         5.0, ge=0, description="longest a screening worker goes without applying new reviews"
+    )
+    # The moderators' console (/console/)
+    console_secret_key: str | None = Field(
+        None,
+        description="signs the console's session cookies; unset: derived from API_KEYS, so "
+        "every web worker agrees and rotating the keys ends every session",
+    )
+    console_cookie_secure: bool | None = Field(
+        None, description="send the session cookie over HTTPS only; unset: when the request is"
+    )
+    console_session_hours: float = Field(12.0, gt=0, description="how long a sign-in lasts")
+    console_refresh_s: float = Field(
+        5.0, gt=0, description="how often the queue page looks for new decisions"
     )
     chaos_poison_marker: str | None = Field(
         default=None,

@@ -1,6 +1,8 @@
 """The processes of a whole system on one machine, as programs for the supervisor.
 
-Redis (append-only file on, unless REDIS_URL names another one), PostgreSQL for the archive
+Redis (append-only file on, unless REDIS_URL names another one), a RabbitMQ node as the Celery
+broker when asked for one (its data under var/rabbitmq; CELERY_BROKER_URL names another broker
+otherwise, or the broker is that Redis), PostgreSQL for the archive
 (its cluster under var/postgres, migrated once it answers, unless DATABASE_URL names another
 database), the web app under gunicorn, Celery beat, the pipeline worker (batcher, reclaimer
 and archiver), one screening worker per visible GPU (or a CPU worker when there is none) and
@@ -19,6 +21,7 @@ from pathlib import Path
 from core.archive.schema import migrate
 from core.settings import Settings
 from devtools.postgres_server import PostgresServer
+from devtools.rabbitmq_server import RabbitServer
 from devtools.redis_server import RedisServer
 from devtools.supervisor import Program
 from devtools.web_server import gunicorn_argv
@@ -36,6 +39,7 @@ class LocalStack:
     env: dict[str, str]
     settings: Settings
     redis: RedisServer | None  # None when REDIS_URL names a Redis of someone else's
+    rabbitmq: RabbitServer | None  # the local broker node, when one was asked for
     postgres: PostgresServer | None  # None when DATABASE_URL names a database elsewhere
     flower_login: str
     flower_login_generated: bool
@@ -66,11 +70,16 @@ def settings_from(env: Mapping[str, str]) -> Settings:
 
 
 def build_stack(
-    environ: Mapping[str, str], redis_port: int, metrics_port: int = 0, postgres_port: int = 0
+    environ: Mapping[str, str],
+    redis_port: int,
+    metrics_port: int = 0,
+    postgres_port: int = 0,
+    rabbitmq_port: int = 0,
 ) -> LocalStack:
     """The programs of a local system configured by `environ`; workers serve /metrics from
     `metrics_port` up (the pipeline worker, then each screening worker; 0 turns that off), an
-    embedded PostgreSQL listens on `postgres_port` (0: a free port)."""
+    embedded PostgreSQL listens on `postgres_port` (0: a free port), and a RabbitMQ node on
+    `rabbitmq_port` is the Celery broker (0: none; CELERY_BROKER_URL wins over it)."""
     env = dict(environ)
     var = ROOT / settings_from(env).var_dir
     programs: list[Program] = []
@@ -85,6 +94,11 @@ def build_stack(
         server.data_dir.mkdir(parents=True, exist_ok=True)
         env["REDIS_URL"] = server.url
         programs.append(Program("redis-server", server.command(), ready=server.answers))
+    rabbitmq = None
+    if rabbitmq_port and not env.get("CELERY_BROKER_URL"):
+        rabbitmq = RabbitServer(var / "rabbitmq", port=rabbitmq_port)
+        env["CELERY_BROKER_URL"] = rabbitmq.url
+        programs += rabbitmq.programs()
     postgres = None
     if not env.get("DATABASE_URL"):
         postgres = PostgresServer(var / "postgres", port=postgres_port or None)
@@ -114,5 +128,14 @@ def build_stack(
     ]
     metrics_ports = {name: port for name, port in ports.items() if port}
     return LocalStack(
-        programs, env, settings, server, postgres, flower_login, generated, gpus, metrics_ports
+        programs,
+        env,
+        settings,
+        server,
+        rabbitmq,
+        postgres,
+        flower_login,
+        generated,
+        gpus,
+        metrics_ports,
     )

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.admission.apikeys import ApiKey
 from core.models import Category
 from core.screening.reference.dataset import ReferenceSet
 from core.settings import Settings
@@ -57,28 +58,31 @@ def sample(count: int, seed: int) -> list[tuple[str, Category]]:
     return chosen
 
 
-def main() -> int:
-    """Send, wait, print."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=int(time.time()))
-    parser.add_argument("--timeout", type=float, default=300)
-    options = parser.parse_args()
-    settings = Settings()
+def system(settings: Settings) -> tuple[str, str]:
+    """The base URL of the running system (WEB_HOST, WEB_PORT) and the first of its API_KEYS."""
     base = f"http://{settings.web_host}:{settings.web_port}"
-    key = settings.effective_api_keys[0]
+    return base, ApiKey.parse(settings.effective_api_keys[0]).key
+
+
+def answers(base: str, key: str) -> bool:
+    """Whether the system answers; says how to start it when not."""
     try:
         call(f"{base}/healthz", key)
     except (urllib.error.URLError, ConnectionError):
         sys.stderr.write(f"nothing answers at {base}: start the system with `make run` first\n")
-        return 2
-    rows = sample(options.count, options.seed)
+        return False
+    return True
+
+
+def send(base: str, key: str, rows: list[tuple[str, Category]]) -> list[dict[str, Any]] | None:
+    """Send the texts as events (from a few platforms, one user each); None when refused."""
     run = datetime.now(UTC).strftime("%H%M%S")
     stamp = datetime.now(UTC).isoformat()
     platforms = ["discord", "slack", "reddit", "telegram"]
     events = [
         {"event_id": f"demo-{run}-{i}", "platform": platforms[i % len(platforms)],
-         "event_type": "message", "user_id": f"demo-user-{i}", "content": text, "timestamp": stamp}
+         "event_type": "message", "user_id": f"demo-user-{i % 40}", "content": text,
+         "timestamp": stamp}
         for i, (text, _) in enumerate(rows)
     ]  # fmt: skip
     for start in range(0, len(events), 100):
@@ -87,7 +91,24 @@ def main() -> int:
         )
         if status != 200:
             sys.stderr.write(f"batch refused: {status} {answer}\n")
-            return 1
+            return None
+    return events
+
+
+def main() -> int:
+    """Send, wait, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--timeout", type=float, default=300)
+    options = parser.parse_args()
+    base, key = system(Settings())
+    if not answers(base, key):
+        return 2
+    rows = sample(options.count, options.seed)
+    events = send(base, key, rows)
+    if events is None:
+        return 1
     sys.stdout.write(f"sent {len(events)} events; waiting for decisions...\n")
     decisions: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + options.timeout

@@ -4,6 +4,11 @@
                                                shared source, obfuscation, targets
     make eval EVAL_ARGS=--adapt-curve          also few-shot curves (K = 0, 10, 25, 50, 100
                                                runtime examples per label) per source left out
+    make eval EVAL_ARGS=--functional-only      only the functional suite (minutes): the shipped
+                                               engine on the suite's test templates
+    make eval EVAL_ARGS="--sources a,b"        few-shot curves of the shipped engine on sources
+                                               it never trained on: K per label and moderator
+                                               reviews of flagged rows (--rows caps each source)
     make eval DATA=file.csv REPORT=out.json    the shipped engine on any CSV with text,label
     make eval DATA=file.csv ADAPT=25           first add 25 rows per label of the file (seeded,
                                                stratified) as runtime examples, then measure on
@@ -29,7 +34,7 @@ import numpy as np
 
 from core.logs import configure_logging
 from core.models import Category
-from core.quality import crossval, obfuscation, targets
+from core.quality import crossval, fewshot, functional, obfuscation, targets
 from core.quality.evaluation import (
     LabelledTexts,
     format_table,
@@ -46,7 +51,6 @@ from core.screening.scoring.config import DEFAULT_SCORING_PATH, ScoringConfig
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CURVE_KS = (0, 10, 25, 50, 100)
 
 
 def say(text: str = "") -> None:
@@ -113,39 +117,61 @@ def obfuscation_suite(engine: Any, texts: list[str], limit: int) -> dict[str, An
     return {"examples": len(chosen), "kept_overall": round(overall, 4), "kept_by_rewrite": per}
 
 
-def flagged_share(predicted: list[Category]) -> float:
-    """The share of texts the engine calls harmful."""
-    return round(float(np.mean([c is not Category.LOW_RISK for c in predicted])), 4)
+def functional_suite(engine: ScreeningEngine) -> dict[str, Any]:
+    """The functional suite on its test templates, the engine next to the peer, printed."""
+    result = functional.measure(
+        functional.Suite.load(),
+        lambda texts: crossval.screen_all(engine, texts),
+        peer_predictions,
+    )
+    say(functional.format_table(result))
+    return result
 
 
-def adapt_curve(
-    engine: ScreeningEngine, test: LabelledTexts, analysis: Any, peer: np.ndarray
+def sampled(data: LabelledTexts, limit: int, seed: int = 0) -> LabelledTexts:
+    """At most `limit` rows, each label keeping its share (seeded)."""
+    if len(data) <= limit:
+        return data
+    rng = np.random.default_rng(seed)
+    names = np.array([label.value for label in data.labels])
+    keep = np.zeros(len(data), dtype=bool)
+    for name in sorted(set(names.tolist())):
+        rows = np.flatnonzero(names == name)
+        keep[rng.permutation(rows)[: round(len(rows) * limit / len(data))]] = True
+    return data.select(keep)
+
+
+def evaluate_sources(
+    settings: Settings, shared: Path, names: list[str], limit: int
 ) -> dict[str, Any]:
-    """Quality on a left-out source after K of its examples per label, for each K.
-
-    Every K is measured on the same rows: those outside the largest sample (samples are nested).
-    """
-    largest = crossval.adapt_sample(test.labels, max(CURVE_KS))
-    rows = np.setdiff1d(np.arange(len(test)), largest)
-    remaining = test.select(np.isin(np.arange(len(test)), rows))
-    curve: dict[str, Any] = {}
-    for k in CURVE_KS:
-        examples = crossval.adapt_sample(test.labels, k)
-        predicted = crossval.adapted(engine, analysis, examples, test.labels, rows=rows)
-        point = report(remaining, predicted, peer[rows])
-        truth = remaining.labels
-        spam = [p for t, p in zip(truth, predicted, strict=True) if t is Category.SPAM]
-        benign = [p for t, p in zip(truth, predicted, strict=True) if t is Category.LOW_RISK]
-        curve[str(k)] = {
-            "added": len(examples),
-            "binary": point["binary"],
-            "peer_macro_f1": point["peer"]["binary"]["macro_f1"],
-            "spam_recall": round(float(np.mean([p is Category.SPAM for p in spam])), 4)
-            if spam
-            else None,
-            "benign_flagged": flagged_share(benign) if benign else None,
+    """Few-shot curves of the shipped engine on sources it never trained on (minutes)."""
+    started = time.monotonic()
+    data = read_shared_sources(shared)
+    trained = set(ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH).sources)
+    if set(names) & trained:
+        raise SystemExit(f"the shipped engine trained on {sorted(set(names) & trained)}")
+    engine = load_engine(settings)
+    result: dict[str, Any] = {"scoring": engine.scoring.version, "sources": {}}
+    for name in names:
+        source = sampled(data.select(np.array(data.sources) == name), limit)
+        if not len(source):
+            raise SystemExit(f"no source {name} under {shared}")
+        analysis = crossval.analyse_all(engine, source.texts)
+        peer = peer_predictions(source.texts)
+        curves = {
+            "per_label": fewshot.per_label_curve(engine, source, analysis, peer),
+            "reviews": fewshot.review_curve(engine, source, analysis, peer),
         }
-    return curve
+        result["sources"][name] = {"n": len(source), **curves}
+        say(fewshot.format_curves(name, curves))
+    sources = result["sources"]
+    result["targets"] = {
+        **targets.check_no_drop({n: s["per_label"] for n, s in sources.items()}, "per_label"),
+        **targets.check_no_drop({n: s["reviews"] for n, s in sources.items()}, "reviews"),
+    }
+    say(targets_table(result["targets"]))
+    say(f"({time.monotonic() - started:.0f} s)")
+    return result
 
 
 def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -> dict[str, Any]:
@@ -194,10 +220,10 @@ def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -
         predicted = crossval.categories(engine, analysis)
         peer = peer_predictions(fold_test.texts)
         loso[fold.name] = report(fold_test, predicted, peer)
-        loso[fold.name]["flagged"] = flagged_share(predicted)
+        loso[fold.name]["flagged"] = fewshot.flagged_share(predicted)
         say(format_table(f"leave-one-source-out: {fold.name}", loso[fold.name]))
         if curve:
-            curves[fold.name] = adapt_curve(engine, fold_test, analysis, peer)
+            curves[fold.name] = fewshot.per_label_curve(engine, fold_test, analysis, peer)
     result["leave_one_source_out"] = loso
     f1s = [r["binary"]["macro_f1"] for r in loso.values()]
     result["leave_one_source_out_summary"] = {
@@ -210,6 +236,7 @@ def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -
     }
     if curve:
         result["adapt_curve"] = curves
+    result["functional"] = functional_suite(load_engine(settings))
     result["targets"] = targets.check(result)
     say(summary_table(result))
     say(f"({time.monotonic() - started:.0f} s)")
@@ -221,7 +248,7 @@ def summary_table(result: dict[str, Any]) -> str:
     curves = result.get("adapt_curve", {})
     header = f"{'source left out':<20} {'n':>6} {'ours':>6} {'peer':>6} {'flagged':>8}"
     if curves:
-        header += "   macro-F1 at K=" + "/".join(str(k) for k in CURVE_KS)
+        header += "   macro-F1 at K=" + "/".join(str(k) for k in fewshot.CURVE_KS)
     lines = [header]
     for name, r in result["leave_one_source_out"].items():
         line = (
@@ -230,7 +257,7 @@ def summary_table(result: dict[str, Any]) -> str:
         )
         if name in curves:
             line += "   " + " ".join(
-                f"{curves[name][str(k)]['binary']['macro_f1']:.3f}" for k in CURVE_KS
+                f"{curves[name][str(k)]['binary']['macro_f1']:.3f}" for k in fewshot.CURVE_KS
             )
         lines.append(line)
     summary = result["leave_one_source_out_summary"]
@@ -238,8 +265,14 @@ def summary_table(result: dict[str, Any]) -> str:
         f"{'mean':<20} {'':>6} {summary['mean_macro_f1']:>6.3f} "
         f"{summary['peer_mean_macro_f1']:>6.3f}   worst {summary['worst_macro_f1']:.3f}"
     )
-    lines.append("targets:")
-    for name, (value, met) in result["targets"].items():
+    lines.append(targets_table(result["targets"]))
+    return "\n".join(lines)
+
+
+def targets_table(checks: dict[str, list[Any]]) -> str:
+    """Each target with its value and whether it is met."""
+    lines = ["targets:"]
+    for name, (value, met) in checks.items():
         lines.append(f"  {'met ' if met else 'MISS'}  {name:<45} {value}")
     return "\n".join(lines)
 
@@ -264,16 +297,38 @@ def main() -> None:
         "--adapt-curve", action="store_true", help="few-shot curves per source left out"
     )
     parser.add_argument("--obfuscation-examples", type=int, default=300)
+    parser.add_argument("--sources", help="comma-separated sources for few-shot curves only")
+    parser.add_argument("--rows", type=int, default=2000, help="with --sources: rows per source")
+    parser.add_argument(
+        "--functional-only", action="store_true", help="only the functional suite (minutes)"
+    )
     options = parser.parse_args()
     settings = Settings()
     configure_logging("WARNING")
     if options.data:
         evaluate_file(settings, options.data, options.report, options.adapt)
         return
+    if options.sources:
+        found = evaluate_sources(settings, options.shared, options.sources.split(","), options.rows)
+        write(options.report or settings.var_dir / "eval" / "fewshot.json", found)
+        return
+    if options.functional_only:
+        suite = functional_suite(load_engine(settings))
+        checks = targets.check_functional(suite)
+        say(targets_table(checks))
+        write(
+            options.report or settings.var_dir / "eval" / "functional.json",
+            {"functional": suite, "targets": checks},
+        )
+        return
     result = evaluate_shared(
         settings, options.shared, options.adapt_curve, options.obfuscation_examples
     )
-    path = options.report or settings.var_dir / "eval" / "report.json"
+    write(options.report or settings.var_dir / "eval" / "report.json", result)
+
+
+def write(path: Path, result: dict[str, Any]) -> None:
+    """Write a report as JSON and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     say(f"written to {path}")

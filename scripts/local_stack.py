@@ -1,13 +1,15 @@
 """`make run`: start the whole system on this machine, in the foreground, and keep it running.
 
-Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, a
-PostgreSQL for the archive (data under var/postgres) unless DATABASE_URL is set, migrates the
-archive, then starts the web app under gunicorn, Celery beat, the pipeline worker (batcher,
-reclaimer and archiver), one screening worker per visible GPU (or one CPU worker when there is
-none) and Flower. A process that exits is started again after a backoff (1 s, doubling up to
-30 s); only Ctrl-C or SIGTERM stops everything. With --exit-with-parent (what `make run`
-passes), the death of the parent (make killed) stops everything too; every process started here
-also gets a stop signal if this supervisor itself is killed, so nothing lingers.
+Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, with
+--rabbitmq a RabbitMQ node as the Celery broker (data under var/rabbitmq) unless
+CELERY_BROKER_URL is set, a PostgreSQL for the archive (data under var/postgres) unless
+DATABASE_URL is set, migrates the archive, then starts the web app under gunicorn, Celery beat,
+the pipeline worker (batcher, reclaimer and archiver), one screening worker per visible GPU (or
+one CPU worker when there is none) and Flower. A process that exits is started again after a
+backoff (1 s, doubling up to 30 s); only Ctrl-C or SIGTERM stops everything. With
+--exit-with-parent (what `make run` passes), the death of the parent (make killed) stops
+everything too; every process started here also gets a stop signal if this supervisor itself is
+killed, so nothing lingers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import signal
 import sys
 
+from celeryconfig import is_amqp
 from core.archive import ArchiveError
 from core.archive.schema import migrate
 from devtools.stack import ROOT, LocalStack, build_stack
@@ -24,6 +27,8 @@ from devtools.supervisor import Supervisor, die_with_parent
 
 LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
 LOCAL_POSTGRES_PORT = int(os.environ.get("LOCAL_POSTGRES_PORT", "6391"))
+# The node also takes the next two ports (Erlang distribution and its port mapper).
+LOCAL_RABBITMQ_PORT = int(os.environ.get("LOCAL_RABBITMQ_PORT", "6392"))
 # Worker hosts serve /metrics from here up: the pipeline worker, then each screening worker.
 LOCAL_METRICS_PORT = int(os.environ.get("LOCAL_METRICS_PORT", "9101"))
 
@@ -52,11 +57,29 @@ def archive_ready(stack: LocalStack) -> bool:
     return True
 
 
+def say_stores(stack: LocalStack) -> None:
+    """Say where the Redis and the Celery broker are (a broker's URL without credentials)."""
+    settings = stack.settings
+    if stack.redis is not None:
+        say(f"redis-server on {stack.redis.url} (append-only file in {stack.redis.data_dir})")
+    else:
+        say(f"using the Redis at {settings.redis_url}")
+    url = settings.celery_broker_url
+    if stack.rabbitmq is not None:
+        say(f"Celery broker: RabbitMQ node on 127.0.0.1:{stack.rabbitmq.port} (quorum queues)")
+    elif url:
+        kind = "RabbitMQ (quorum queues)" if is_amqp(url) else "Redis"
+        say(f"Celery broker: {kind} at {url.partition('://')[2].rpartition('@')[2]}")
+
+
 def main() -> int:
     """Start everything, print where it is, and supervise until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--exit-with-parent", action="store_true", help="stop everything when the parent dies"
+    )
+    parser.add_argument(
+        "--rabbitmq", action="store_true", help="start a RabbitMQ node as the Celery broker"
     )
     options = parser.parse_args()
     if options.exit_with_parent:
@@ -71,15 +94,18 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_signal)
 
     try:
-        stack = build_stack(os.environ, LOCAL_REDIS_PORT, LOCAL_METRICS_PORT, LOCAL_POSTGRES_PORT)
+        stack = build_stack(
+            os.environ,
+            LOCAL_REDIS_PORT,
+            LOCAL_METRICS_PORT,
+            LOCAL_POSTGRES_PORT,
+            LOCAL_RABBITMQ_PORT if options.rabbitmq else 0,
+        )
     except RuntimeError as exc:  # PostgreSQL's programs missing, or its cluster not made
         say(f"could not start: {exc}")
         return 1
     settings = stack.settings
-    if stack.redis is not None:
-        say(f"redis-server on {stack.redis.url} (append-only file in {stack.redis.data_dir})")
-    else:
-        say(f"using the Redis at {settings.redis_url}")
+    say_stores(stack)
     if not archive_ready(stack):
         return 1
     supervisor = Supervisor(stack.programs, cwd=ROOT, env=stack.env, say=say)

@@ -1,4 +1,5 @@
-"""Worker lifecycle hooks: JSON logging, tracing, the metrics endpoint and the queue heartbeat.
+"""Worker lifecycle hooks: JSON logging, tracing, the metrics endpoint, the queue heartbeat, and
+on RabbitMQ the queues declared before the worker consumes.
 
 Tracing starts in the process that runs tasks, after any fork: each prefork child on
 `worker_process_init`, or the main process itself for the threads pool of the pipeline
@@ -11,6 +12,8 @@ import logging
 import os
 from typing import Any
 
+import amqp.exceptions
+import kombu.exceptions
 import structlog
 from celery.signals import (
     setup_logging,
@@ -24,9 +27,10 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from prometheus_client.registry import Collector
 
-from celeryconfig import PIPELINE_QUEUE
+from celeryconfig import PIPELINE_QUEUE, is_amqp
 from core.logs import configure_logging
 from core.telemetry import configure_tracing
+from tasks.broker import declare_queues
 from tasks.metrics import ArchiveLagCollector, forget_process, serve
 from tasks.metrics.pipeline import PipelineCollector
 from tasks.routing import Heartbeat
@@ -69,6 +73,19 @@ def _trace_main(sender: Any = None, **_: Any) -> None:
     pool = getattr(sender, "pool_cls", None)
     if pool is not None and "prefork" not in getattr(pool, "__module__", ""):
         _start_tracing(redis_spans=False)
+
+
+@worker_init.connect
+def _declare_queues(sender: Any = None, **_: Any) -> None:
+    """On RabbitMQ, declare every queue before the consumer binds them (see tasks.broker)."""
+    app = getattr(sender, "app", None)
+    if app is None or not is_amqp(app.conf.broker_url):
+        return
+    try:
+        declare_queues(app)
+    except (OSError, amqp.exceptions.AMQPError, kombu.exceptions.KombuError) as exc:
+        # The consumer connects (and declares what it consumes) with its own retries.
+        log.warning("queue_declaration_failed", error=str(exc)[:300])
 
 
 @worker_ready.connect

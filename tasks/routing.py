@@ -16,6 +16,7 @@ import structlog
 
 from celeryconfig import SCREEN_QUEUE_PREFIX, SYNC_QUEUE
 from core.keys import Keys
+from tasks.broker import QueueDepths, RedisQueueDepths
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +35,10 @@ class QueueRouter:
         keys: Keys = Keys(),
         heartbeat_s: float = 5.0,
         batches_per_worker: int = 2,
-        broker: redis.Redis | None = None,
+        broker: QueueDepths | None = None,
     ) -> None:
         self.client = client
-        self.broker = broker or client
+        self.broker = broker or RedisQueueDepths(client)
         self.keys = keys
         self.ttl_s = heartbeat_s * 3
         self.batches_per_worker = batches_per_worker
@@ -73,11 +74,8 @@ class QueueRouter:
         return {q: int(n) for q, n in zip(queues, counts, strict=True) if int(n) > 0}
 
     def waiting(self, queues: Sequence[str]) -> dict[str, int]:
-        """Batches waiting in each queue (the broker's list length)."""
-        pipe = self.broker.pipeline(transaction=False)
-        for queue in queues:
-            pipe.llen(queue)
-        return {q: int(n) for q, n in zip(queues, pipe.execute(), strict=True)}
+        """Batches waiting in each queue of the broker."""
+        return self.broker.waiting(queues)
 
     def choose(self, now: float | None = None) -> str | None:
         """The queue for the next batch, or None when no live queue has room for one."""

@@ -14,12 +14,14 @@ from functools import cached_property
 import redis
 from sqlalchemy import Engine
 
+from celeryconfig import is_amqp
 from core.archive import DecisionWriter, open_archive
 from core.keys import Keys
 from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
 from core.stream import ArchiveFeed, LabelStream, ScreeningStream, connect
 from core.telemetry import StreamSpans
+from tasks.broker import AmqpQueueDepths, QueueDepths, RedisQueueDepths
 from tasks.learning import LiveExamples
 from tasks.metrics import BatcherMetrics, ScreeningMetrics
 from tasks.routing import QueueRouter
@@ -42,10 +44,17 @@ class Runtime:
         return connect(self.settings.redis_url, max(self.settings.redis_timeout_s, 5.0))
 
     @cached_property
-    def broker(self) -> redis.Redis:
-        """Client of the broker's Redis (the same one unless CELERY_BROKER_URL is set)."""
+    def broker(self) -> QueueDepths:
+        """The broker's queue depths: on the streams' Redis unless CELERY_BROKER_URL is set."""
         url = self.settings.celery_broker_url
-        return connect(url, max(self.settings.redis_timeout_s, 5.0)) if url else self.client
+        timeout = max(self.settings.redis_timeout_s, 5.0)
+        if url is None:
+            return RedisQueueDepths(self.client)
+        return (
+            AmqpQueueDepths(url, timeout)
+            if is_amqp(url)
+            else RedisQueueDepths(connect(url, timeout))
+        )
 
     @cached_property
     def stream(self) -> ScreeningStream:

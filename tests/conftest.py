@@ -1,5 +1,5 @@
-"""Fixtures shared by every test package: a real Redis and a real PostgreSQL on free ports, and
-recorded spans."""
+"""Fixtures shared by every test package: a real Redis, a real PostgreSQL and a real RabbitMQ on
+free ports, and recorded spans."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from kombu.connection import Connection
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine
 
+from celeryconfig import queue_names
 from core.archive import open_archive
 from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
+from devtools.rabbitmq_server import RabbitServer
 from devtools.redis_server import RedisServer
 
 # The shared builders assert too (assert_each_decided_once, Pipeline.post): rewritten like test
@@ -52,9 +55,39 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
+def rabbitmq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
+    """One RabbitMQ node for the whole session, started by the first test that needs it."""
+    server = RabbitServer(tmp_path_factory.mktemp("rabbitmq"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def rabbitmq_url(rabbitmq_server: RabbitServer) -> Iterator[str]:
+    """URL of the session's RabbitMQ; the test's queues (those of two GPUs) are deleted after."""
+    yield rabbitmq_server.url
+    with Connection(rabbitmq_server.url) as connection:
+        for name in queue_names(2):
+            connection.default_channel.queue_delete(name)
+
+
+@pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where this session exports the embedding model to ONNX (once, shared by every test)."""
     return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """One var/ directory for the session, so the small reference index is built only once."""
+    # Imported here, after the assert rewrite of tests.factories is registered below.
+    from tests.factories import write_small_reference
+
+    var = tmp_path_factory.mktemp("pipeline-var")
+    write_small_reference(var / "reference.csv")
+    (var / "models").symlink_to(model_dir, target_is_directory=True)
+    return var
 
 
 @pytest.fixture()

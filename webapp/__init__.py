@@ -6,7 +6,7 @@ import structlog
 from flask import Flask
 
 from core.settings import Settings
-from webapp import access, routes, tracing
+from webapp import access, console, routes, tracing
 from webapp.archive import ArchiveViews
 from webapp.errors import register_error_handlers
 from webapp.events import EventViews
@@ -34,12 +34,14 @@ def create_app(settings: Settings) -> Flask:
     app.extensions["web_metrics"] = metrics
     register_error_handlers(app, metrics.count_rejection)
     access.install(app, services, metrics)
+    console.install(app, services)
     views = {
         "events": EventViews(services, metrics),
         "screen": ScreenViews(services),
         "archive": ArchiveViews(services),
         "health": HealthViews(services),
-        "openapi": OpenApiViews(routes.ROUTES),
+        "openapi": OpenApiViews(routes.API_ROUTES),
+        "console": console.ConsoleViews(services),
     }
     routes.register(app, views)
     tracing.instrument(app)

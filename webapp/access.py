@@ -13,7 +13,7 @@ from werkzeug.datastructures import Headers
 from core.admission.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
-from webapp.routes import PUBLIC_ENDPOINTS
+from webapp.routes import KEYLESS_ENDPOINTS
 from webapp.services import Services
 
 log = structlog.get_logger("webapp.access")
@@ -96,7 +96,7 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         if req.environ.get("PATH_INFO", "").startswith("//"):
             raise ApiError(404, "not_found", "the requested URL was not found on the server")
         # Unknown paths and methods get their 404/405 rather than a 401.
-        if req.routing_exception is None and req.endpoint not in PUBLIC_ENDPOINTS:
+        if req.routing_exception is None and req.endpoint not in KEYLESS_ENDPOINTS:
             context.tenant, context.key_id = authenticate(services, headers)
 
     @app.after_request

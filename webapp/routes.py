@@ -82,6 +82,9 @@ class Route:
     public: bool = False
     # Served by prometheus-flask-exporter (webapp.metrics), which adds its own URL rule.
     external: bool = False
+    # A page of the moderators' console (webapp.console): HTML for a browser, signed in by a
+    # session cookie rather than an API key (unless public), and not part of the API document.
+    console: bool = False
 
     @property
     def blueprint(self) -> str:
@@ -96,6 +99,43 @@ class Route:
 
 _PLATFORM = {"platform": Platform}
 _NOT_FOUND = Answer("unknown platform, event or user", ErrorResponse)
+
+# The moderators' console's pages (webapp.console).
+_PAGE = {200: Answer("an HTML page")}
+_SEE_OTHER = {303: Answer("done; on to the next page")}
+_CONSOLE: tuple[Route, ...] = (
+    Route("GET", "/console/", "console.queue", "The high-risk queue", _PAGE, console=True),
+    Route(
+        "GET", "/console/rows", "console.rows", "The queue's rows, for live refresh", _PAGE,
+        console=True,
+    ),
+    Route(
+        "GET", "/console/sign-in", "console.sign_in_page", "The sign-in form", _PAGE,
+        public=True, console=True,
+    ),
+    Route(
+        "POST", "/console/sign-in", "console.sign_in", "Sign in with the tenant's API key",
+        _SEE_OTHER, public=True, console=True,
+    ),
+    Route("POST", "/console/sign-out", "console.sign_out", "Sign out", _SEE_OTHER, console=True),
+    Route(
+        "GET", "/console/decisions/<platform>/<event_id>", "console.decision",
+        "A decision and its receipt", _PAGE, console=True,
+    ),
+    Route(
+        "POST", "/console/decisions/<platform>/<event_id>/review", "console.review",
+        "Review a decision (the same code as POST /v1/events/.../review)",
+        {**_SEE_OTHER, 201: Answer("the review, to a script")}, console=True,
+    ),
+    Route(
+        "GET", "/console/users/<platform>/<path:user_id>", "console.user", "A user's history",
+        _PAGE, console=True,
+    ),
+    Route(
+        "GET", "/console/assets/<name>", "console.asset", "The console's script and style sheet",
+        {200: Answer("the file")}, public=True, console=True,
+    ),
+)  # fmt: skip
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -212,9 +252,13 @@ ROUTES: tuple[Route, ...] = (
         answers={200: Answer("the document")},
         public=True,
     ),
+    *_CONSOLE,
 )
 
-PUBLIC_ENDPOINTS = frozenset(route.endpoint for route in ROUTES if route.public)
+# What the API document describes: every route but the console's pages.
+API_ROUTES = tuple(route for route in ROUTES if not route.console)
+# Answered without an API key: public routes, and the console (which checks its own session).
+KEYLESS_ENDPOINTS = frozenset(route.endpoint for route in ROUTES if route.public or route.console)
 
 
 def register(app: Flask, views: Mapping[str, object]) -> None:

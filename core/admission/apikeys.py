@@ -79,3 +79,16 @@ class KeyRing:
             if hmac.compare_digest(candidate, digest):
                 found = tenant
         return found
+
+    def holds(self, key_id: str, tenant: str) -> bool:
+        """Whether a key of this fingerprint (see `fingerprint`) is still configured for the
+        tenant: what a session made with a key checks, so removing the key ends the session."""
+        return any(
+            hmac.compare_digest(digest.hex()[:12], key_id) and owner == tenant
+            for digest, owner in self._entries
+        )
+
+    def secret(self) -> bytes:
+        """A secret only the whole set of configured keys gives, stable across processes."""
+        joined = b"\0".join(sorted(digest for digest, _ in self._entries))
+        return hmac.new(b"screening-console-session", joined, hashlib.sha256).digest()

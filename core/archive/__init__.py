@@ -10,7 +10,13 @@ examples.
 """
 
 from core.archive.errors import ArchiveError, ArchiveUnavailable, NotDecided, UnknownEvent
-from core.archive.queries import list_decisions, user_history
+from core.archive.queries import (
+    category_counts,
+    daily_counts,
+    find_event,
+    list_decisions,
+    user_history,
+)
 from core.archive.records import (
     ArchivedEvent,
     DecisionPage,
@@ -47,8 +53,11 @@ __all__ = [
     "UserHistoryReport",
     "add_review",
     "build_row",
+    "category_counts",
+    "daily_counts",
     "drop_expired",
     "export_rows",
+    "find_event",
     "latest_examples",
     "list_decisions",
     "open_archive",

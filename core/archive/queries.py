@@ -111,6 +111,63 @@ def list_decisions(
     return [event_view(r) for r in rows], cursor
 
 
+def find_event(engine: Engine, tenant: str, platform: str, event_id: str) -> dict[str, Any] | None:
+    """A tenant's latest archived event of this identity (ArchivedEvent shape), or None."""
+    row = DecisionRow
+    statement = (
+        select(row)
+        .where(row.tenant == tenant, row.platform == platform, row.event_id == event_id)
+        .order_by(row.accepted_at.desc())
+        .limit(1)
+    )
+    rows = run(engine, lambda conn: _rows(conn, statement))
+    return event_view(rows[0]) if rows else None
+
+
+def category_counts(engine: Engine, tenant: str, query: DecisionQuery) -> dict[str, int]:
+    """How many events each category has among those a query selects (every page of it)."""
+    base = _filtered(tenant, query).subquery()
+    counted = select(base.c.category, func.count()).group_by(base.c.category)
+
+    def work(conn: Connection) -> dict[str, int]:
+        found = {category.value: 0 for category in CATEGORIES}
+        for category, number in conn.execute(counted).all():
+            if category is not None:
+                found[str(category)] = int(number)
+        return found
+
+    return run(engine, work)
+
+
+def daily_counts(
+    engine: Engine, tenant: str, platform: str, user_id: str, *, now: datetime, days: int
+) -> list[tuple[datetime, int, int]]:
+    """A user's (day, high, low) decisions for each of the last `days` UTC days, oldest first."""
+    row = DecisionRow
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day = func.date_trunc("day", row.accepted_at, "UTC")
+    counted = (
+        select(day, row.outcome, func.count())
+        .where(
+            row.tenant == tenant,
+            row.platform == platform,
+            row.user_id == user_id,
+            row.accepted_at >= start,
+        )
+        .group_by(day, row.outcome)
+    )
+
+    def work(conn: Connection) -> list[tuple[datetime, int, int]]:
+        found = {start + timedelta(days=n): [0, 0] for n in range(days)}
+        for moment, outcome, number in conn.execute(counted).all():
+            slot = found.get(moment.astimezone(start.tzinfo))
+            if slot is not None and outcome in ("high", "low"):
+                slot[0 if outcome == "high" else 1] += int(number)
+        return [(moment, high, low) for moment, (high, low) in found.items()]
+
+    return run(engine, work)
+
+
 def _rows(conn: Connection, statement: Select[DecisionRow]) -> list[DecisionRow]:
     """Execute a select of whole decision rows."""
     with Session(bind=conn) as session:

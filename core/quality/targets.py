@@ -29,11 +29,41 @@ ADAPT_SPAM_RECALL = 0.85
 ADAPT_BENIGN_FLAGGED = 0.03
 ADAPT_GAIN_K = 50
 ADAPT_GAIN = 0.10
+ADAPT_MAX_DROP = 0.01  # no K below K = 0 by more than this, on the mean or on any source
+FUNCTIONAL_WORST = 0.80  # every functionality of the suite, on its test templates
+FUNCTIONAL_MEAN = 0.90
 
 
 def _check(value: float | None, met: bool) -> list[Any]:
     """One target's entry: the value (rounded) and whether it is met."""
     return [None if value is None else round(value, 4), value is not None and met]
+
+
+def check_functional(suite: dict[str, Any]) -> dict[str, list[Any]]:
+    """The functional suite's targets: its worst and mean accuracy, and the lead over the peer."""
+    worst, mean, peer = suite["worst"], suite["mean"], suite.get("peer_mean")
+    lead = None if peer is None else mean - peer
+    return {
+        "functional_worst_accuracy": _check(worst, worst >= FUNCTIONAL_WORST),
+        "functional_mean_accuracy": _check(mean, mean >= FUNCTIONAL_MEAN),
+        "functional_mean_lead_over_peer": _check(lead, lead is not None and lead > 0),
+    }
+
+
+def check_no_drop(curves: dict[str, dict[str, Any]], name: str) -> dict[str, list[Any]]:
+    """Whether labels never hurt: the largest fall below the first point, per source and mean."""
+    falls = {
+        point: [
+            c["0"]["binary"]["macro_f1"] - c[point]["binary"]["macro_f1"] for c in curves.values()
+        ]
+        for point in next(iter(curves.values()))
+    }
+    worst = max(max(values) for values in falls.values())
+    mean = max(sum(values) / len(values) for values in falls.values())
+    return {
+        f"{name}_worst_source_drop": _check(worst, worst <= ADAPT_MAX_DROP),
+        f"{name}_mean_drop": _check(mean, mean <= ADAPT_MAX_DROP),
+    }
 
 
 def check(result: dict[str, Any]) -> dict[str, list[Any]]:
@@ -61,6 +91,8 @@ def check(result: dict[str, Any]) -> dict[str, list[Any]]:
     )
     kept = result.get("obfuscation", {}).get("kept_overall")
     out["obfuscation_kept"] = _check(kept, kept is not None and kept >= OBFUSCATION_KEPT)
+    if "functional" in result:
+        out.update(check_functional(result["functional"]))
     curves = result.get("adapt_curve")
     if curves:
         for source in SPAM_SOURCES:
@@ -80,4 +112,5 @@ def check(result: dict[str, Any]) -> dict[str, list[Any]]:
         ]
         gain = sum(gains) / len(gains)
         out[f"adapt_mean_gain_k{ADAPT_GAIN_K}"] = _check(gain, gain >= ADAPT_GAIN)
+        out.update(check_no_drop(curves, "adapt"))
     return out

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from celeryconfig import queue_names
 from core.errors import CoreError
 from core.stream import Ledger, StreamStatus, read_ledger, read_status
+from tasks.broker import BrokerUnavailable
 from tasks.routing import is_batch_queue
 from tasks.runtime import Runtime
 
@@ -44,8 +45,8 @@ class PipelineCollector(Collector):
         try:
             ledger = read_ledger(current.client, current.keys)
             status = read_status(current.client, current.keys)
-            waiting = current.router.waiting(self.queues)
             live = current.router.live_workers()
+            waiting = self._waiting()
         except (CoreError, redis.RedisError) as exc:
             log.warning("pipeline_metrics_unavailable", error=str(exc)[:300])
             yield GaugeMetricFamily(
@@ -53,6 +54,15 @@ class PipelineCollector(Collector):
             )
             return
         yield from self._families(ledger, status, waiting, live)
+
+    def _waiting(self) -> dict[str, int]:
+        """The queues' lengths; none when a broker other than Redis is away (what Redis
+        holds is still exported, and `pipeline_redis_up` stays about Redis)."""
+        try:
+            return self.runtime.router.waiting(self.queues)
+        except BrokerUnavailable as exc:
+            log.warning("pipeline_broker_unavailable", error=str(exc)[:300])
+            return {}
 
     def _families(
         self,
@@ -135,8 +145,8 @@ class PipelineCollector(Collector):
         )
         lengths = GaugeMetricFamily(
             "celery_queue_length",
-            "Tasks waiting in each Celery queue (the broker's list length), as celery-exporter "
-            "names it.",
+            "Tasks waiting in each Celery queue (a Redis list's length, a RabbitMQ queue's "
+            "ready messages), as celery-exporter names it.",
             labels=["queue_name"],
         )
         for queue, length in waiting.items():

@@ -27,7 +27,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "postgres-for-tests",
 }
 SERVICES = {
-    "redis", "postgres", "web", "beat", "pipeline", "worker", "worker-gpu", "flower",
+    "redis", "rabbitmq", "postgres", "web", "beat", "pipeline", "worker", "worker-gpu", "flower",
     "prometheus", "grafana", "jaeger", "locust", "migrate",
 }  # fmt: skip
 APP_SERVICES = {"web", "beat", "pipeline", "worker", "worker-gpu", "flower"}
@@ -51,7 +51,8 @@ def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 @cache
 def resolved() -> dict[str, Any]:
     """The stack as docker-compose resolves it, with every profile on."""
-    result = compose("--profile", "gpu", "--profile", "load", "config", **SECRETS)
+    profiles = ("--profile", "gpu", "--profile", "load", "--profile", "rabbitmq")
+    result = compose(*profiles, "config", **SECRETS)
     assert result.returncode == 0, result.stderr
     document: dict[str, Any] = yaml.safe_load(result.stdout)
     return document
@@ -102,7 +103,11 @@ def test_stores_keep_their_data_in_volumes_and_report_health() -> None:
     services = document["services"]
     redis = services["redis"]
     assert "--appendonly" in redis["command"] and "yes" in redis["command"]
-    for name, path in (("redis", "/data"), ("postgres", "/var/lib/postgresql/data")):
+    for name, path in (
+        ("redis", "/data"),
+        ("postgres", "/var/lib/postgresql/data"),
+        ("rabbitmq", "/var/lib/rabbitmq"),
+    ):
         [(source, _)] = [m for m in mounts(services[name]) if m[1] == path]
         assert source in document["volumes"], name  # a named volume, not the container's layer
         assert services[name]["healthcheck"]["test"], name
@@ -121,6 +126,28 @@ def test_app_processes_reach_redis_postgres_and_the_trace_collector() -> None:
         assert needs["postgres"]["condition"] == "service_healthy", name
 
 
+def test_celery_uses_the_redis_unless_the_rabbitmq_profile_and_its_broker_url_are_given() -> None:
+    services = resolved()["services"]
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0", name
+    url = "amqp://screening:rabbit-for-tests@rabbitmq:5672/"
+    result = compose(
+        "--profile", "rabbitmq", "config",
+        **SECRETS, CELERY_BROKER_URL=url, RABBITMQ_PASSWORD="rabbit-for-tests",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    switched = yaml.safe_load(result.stdout)["services"]
+    for name in APP_SERVICES:
+        assert switched[name]["environment"]["CELERY_BROKER_URL"] == url, name
+    rabbitmq = switched["rabbitmq"]
+    assert rabbitmq["environment"] == {
+        "RABBITMQ_DEFAULT_USER": "screening",
+        "RABBITMQ_DEFAULT_PASS": "rabbit-for-tests",
+    }
+    assert rabbitmq["hostname"] == "rabbitmq"  # its data are kept under the node's name
+    assert not rabbitmq.get("ports")  # reached by the app on the compose network only
+
+
 def test_the_archive_schema_is_migrated_once_before_any_app_process_starts() -> None:
     services = resolved()["services"]
     migrate = services["migrate"]
@@ -135,7 +162,7 @@ def test_the_archive_schema_is_migrated_once_before_any_app_process_starts() -> 
 def test_the_gpu_worker_and_locust_run_only_in_their_profiles() -> None:
     services = resolved()["services"]
     profiled = {name: s["profiles"] for name, s in services.items() if s.get("profiles")}
-    assert profiled == {"worker-gpu": ["gpu"], "locust": ["load"]}
+    assert profiled == {"worker-gpu": ["gpu"], "locust": ["load"], "rabbitmq": ["rabbitmq"]}
     gpu = services["worker-gpu"]
     [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]

@@ -9,6 +9,9 @@ unchecked.
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +20,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from celeryconfig import SCREEN_QUEUE_PREFIX, queue_names
+from celeryconfig import SCREEN_QUEUE_PREFIX, SYNC_QUEUE, is_amqp, queue_names
 from core.settings import Settings
 from tasks.flower import flower_argv
 from tasks.worker import beat_argv, worker_command, worker_launcher_argv
 from tests.factories import ROOT, module_form
 
 K8S = ROOT / "deploy" / "k8s"
+RABBITMQ_OVERLAY = ROOT / "deploy" / "k8s-rabbitmq"
 KUBERNETES_VERSION = "1.30.0"
 KEDA_SCHEMA = K8S / "schemas" / "keda-scaledobject-crd.yaml"
 # The metadata each KEDA scaler reads (its reference's parameter lists); a typo in one is
@@ -40,6 +44,11 @@ SCALER_METADATA = {
         "pendingEntriesCount", "streamLength", "lagCount", "activationLagCount",
         "databaseIndex", "enableTLS", "unsafeSsl",
     },
+    "rabbitmq": {
+        "host", "hostFromEnv", "usernameFromEnv", "passwordFromEnv", "protocol", "queueName",
+        "mode", "value", "activationValue", "vhostName", "useRegex", "excludeUnacknowledged",
+        "pageSize", "operation", "timeout", "unsafeSsl",
+    },
 }  # fmt: skip
 # Variables in the ConfigMap that are not Settings fields: the libraries' own.
 LIBRARY_VARIABLES = {"HF_HUB_OFFLINE", "HF_HOME", "XDG_CACHE_HOME", "REDIS_ADDRESS"}
@@ -54,9 +63,28 @@ def manifests() -> list[dict[str, Any]]:
     return objects
 
 
-def of_kind(kind: str) -> dict[str, dict[str, Any]]:
-    """Objects of one kind by name."""
-    return {o["metadata"]["name"]: o for o in manifests() if o["kind"] == kind}
+@cache
+def kustomized(directory: Path) -> list[dict[str, Any]]:
+    """Every object a kustomization applies, as kustomize (kubectl's) builds it offline."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl is not installed: run `make test` (apt-get install it)")
+    built = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    return [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+
+
+def rabbitmq_manifests() -> list[dict[str, Any]]:
+    """Every object the RabbitMQ overlay applies."""
+    return kustomized(RABBITMQ_OVERLAY)
+
+
+def of_kind(kind: str, objects: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Objects of one kind by name (of the base kustomization unless `objects` are given)."""
+    found = manifests() if objects is None else objects
+    return {o["metadata"]["name"]: o for o in found if o["kind"] == kind}
 
 
 def pod_specs() -> dict[str, dict[str, Any]]:
@@ -121,9 +149,10 @@ def test_the_kustomization_lists_every_manifest_and_nothing_missing() -> None:
     assert kustomization["namespace"] == "screening"
 
 
-def test_every_object_validates_strictly_against_its_schema() -> None:
+@pytest.mark.parametrize("variant", ["redis", "rabbitmq"])
+def test_every_object_validates_strictly_against_its_schema(variant: str) -> None:
     validator = keda_validator()
-    for obj in manifests():
+    for obj in manifests() if variant == "redis" else rabbitmq_manifests():
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         if obj["apiVersion"] == "keda.sh/v1alpha1":
             assert obj["kind"] == "ScaledObject", f"{name}: no schema for this KEDA kind"
@@ -147,8 +176,10 @@ def test_the_kept_scaledobject_schema_is_a_valid_crd_and_rejects_unknown_fields(
     assert list(keda_validator().iter_errors(typo))
 
 
-def test_every_trigger_uses_only_metadata_its_scaler_reads() -> None:
-    for name, scaled in of_kind("ScaledObject").items():
+@pytest.mark.parametrize("variant", ["redis", "rabbitmq"])
+def test_every_trigger_uses_only_metadata_its_scaler_reads(variant: str) -> None:
+    objects = manifests() if variant == "redis" else rabbitmq_manifests()
+    for name, scaled in of_kind("ScaledObject", objects).items():
         for trigger in scaled["spec"]["triggers"]:
             known = SCALER_METADATA[trigger["type"]]
             assert set(trigger["metadata"]) <= known, (name, set(trigger["metadata"]) - known)
@@ -174,6 +205,34 @@ def test_every_screening_queue_has_a_deployment_consuming_it_and_a_scaled_object
         assert watched.get(queue, set()) & consumers[queue], f"nothing scales {queue}'s consumers"
     # And nothing scales on a queue nobody consumes.
     assert set(watched) <= set(consumers)
+
+
+def test_the_rabbitmq_variant_brokers_on_rabbitmq_and_scales_every_queue_on_its_depth() -> None:
+    objects = rabbitmq_manifests()
+    secret = of_kind("Secret", objects)["screening-secrets"]["stringData"]
+    broker = Settings(celery_broker_url=secret["CELERY_BROKER_URL"]).celery_broker_url
+    assert broker is not None and is_amqp(broker)
+    assert secret["REDIS_URL"].startswith("redis://")  # the streams stay on Redis
+    base = {name: s["spec"]["triggers"] for name, s in of_kind("ScaledObject").items()}
+    for name, scaled in of_kind("ScaledObject", objects).items():
+        triggers = scaled["spec"]["triggers"]
+        if name == "pipeline":  # it scales on the stream's lag, not on a queue
+            assert triggers == base[name]
+            continue
+        assert {t["type"] for t in triggers} == {"rabbitmq"}, name
+        # The same queues at the same depths as on Redis, read from the broker's queues.
+        assert {t["metadata"]["queueName"]: t["metadata"]["value"] for t in triggers} == {
+            t["metadata"]["listName"]: t["metadata"]["listLength"] for t in base[name]
+        }, name
+        for trigger in triggers:
+            assert trigger["metadata"]["hostFromEnv"] == "CELERY_BROKER_URL"
+            assert trigger["metadata"]["mode"] == "QueueLength"
+        assert SYNC_QUEUE in {t["metadata"]["queueName"] for t in triggers}
+    # Everything else is the base's, unchanged.
+    rest = [o for o in objects if o["kind"] not in ("Secret", "ScaledObject")]
+    assert rest == [o for o in kustomized(K8S) if o["kind"] not in ("Secret", "ScaledObject")]
+    [base_secret] = [o for o in kustomized(K8S) if o["kind"] == "Secret"]
+    assert secret == base_secret["stringData"] | {"CELERY_BROKER_URL": broker}
 
 
 def test_queue_triggers_ask_for_workers_before_the_batcher_holds_batches_back() -> None:

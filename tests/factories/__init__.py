@@ -28,10 +28,17 @@ from tests.factories.events import (
     mixed_events,
     nested,
 )
-from tests.factories.pipelines import POISON, SLOW, Pipeline, assert_each_decided_once, pipeline_env
+from tests.factories.pipelines import (
+    POISON,
+    SLOW,
+    ConsoleStack,
+    Pipeline,
+    assert_each_decided_once,
+    pipeline_env,
+)
 from tests.factories.processes import alive, http_status
 from tests.factories.repository import ROOT, SHARED_DATA, write_small_reference
-from tests.factories.web import API_KEY, AUTH, make_app
+from tests.factories.web import API_KEY, AUTH, RIVAL_ENTRY, RIVAL_KEY, make_app
 
 __all__ = [
     "API_KEY",
@@ -39,10 +46,13 @@ __all__ = [
     "BENIGN",
     "HARMFUL",
     "POISON",
+    "RIVAL_ENTRY",
+    "RIVAL_KEY",
     "ROOT",
     "SHARED_DATA",
     "SLOW",
     "TRACEPARENT",
+    "ConsoleStack",
     "Pipeline",
     "alive",
     "assert_each_decided_once",

@@ -10,7 +10,7 @@ import orjson
 import redis
 
 from core.archive import build_row
-from core.models import Category, Event
+from core.models import Category, Decision, Event
 from core.stream import EventStream
 from tests.factories.decisions import decision
 from tests.factories.events import make_event
@@ -44,8 +44,11 @@ def entry_fields(
     route: str = "low",
     content: str = "hello there",
     seq: int = 0,
+    tenant: str | None = None,
+    receipt: Decision | None = None,
 ) -> dict[str, str]:
-    """The fields of a high or low stream entry, as the decide script writes them."""
+    """The fields of a high or low stream entry, as the decide script writes them (the
+    tenant's when given; the receipt, when given, in place of the factory's decision)."""
     body = {
         "event_id": event_id,
         "platform": "discord",
@@ -55,10 +58,11 @@ def entry_fields(
         "content": content,
         "timestamp": accepted.isoformat(),
     }
-    decided = decision(
+    decided = receipt or decision(
         event_id, route=route, category=category, ingested_at=accepted, screened_at=accepted
     )
-    return {
+    tenanted = {"tenant": tenant} if tenant else {}
+    return tenanted | {
         "stream_id": stream_id_at(accepted, seq),
         "decision": decided.model_dump_json(),
         "event": orjson.dumps(body).decode(),

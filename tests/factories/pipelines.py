@@ -3,6 +3,7 @@ Redis, direct views of the streams, and the check that every event was decided o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask import Flask
 from core.stream import Ledger, ScreeningStream
 from devtools.pipeline import PipelineProcesses
 from devtools.stack import settings_from
+from devtools.web_server import GunicornServer
 from tests.factories.web import API_KEY, AUTH
 from webapp import create_app
 
@@ -102,3 +104,12 @@ def assert_each_decided_once(pipeline: Pipeline, accepted: int, dead: int = 0) -
     decided = pipeline.decided_stream_ids()
     assert len(decided) == len(set(decided)) == accepted - dead == ledger.high + ledger.low
     assert ledger.in_flight == 0
+
+
+@dataclass
+class ConsoleStack:
+    """A whole system for the console's browser tests: gunicorn and a pipeline (beat, the
+    pipeline worker, a screening worker) on one Redis and PostgreSQL, with two tenants' keys."""
+
+    pipeline: Pipeline
+    web: GunicornServer

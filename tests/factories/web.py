@@ -11,6 +11,9 @@ from webapp import create_app
 
 API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}
+# A second tenant's API_KEYS entry and key, for the tests that keep tenants apart.
+RIVAL_KEY = "rival-key"
+RIVAL_ENTRY = f"rival:{RIVAL_KEY}"
 
 
 def make_app(redis_url: str, **overrides: Any) -> Flask:

@@ -7,21 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import Pipeline, write_small_reference
-
-
-@pytest.fixture(scope="session")
-def pipeline_var(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
-    """One var/ directory for the session, so the small reference index is built only once."""
-    var = tmp_path_factory.mktemp("pipeline-var")
-    write_small_reference(var / "reference.csv")
-    (var / "models").symlink_to(model_dir, target_is_directory=True)
-    return var
+from tests.factories import Pipeline
 
 
 @pytest.fixture()
-def pipeline(redis_url: str, pipeline_var: Path, tmp_path: Path) -> Iterator[Pipeline]:
-    """A pipeline on the session's emptied Redis; start its processes in the test."""
-    stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs")
+def pipeline(
+    request: pytest.FixtureRequest, redis_url: str, pipeline_var: Path, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """A pipeline on the session's emptied Redis; start its processes in the test.
+
+    Its Celery broker is that Redis, or the session's RabbitMQ for a test parametrized with
+    `@pytest.mark.parametrize("pipeline", ["rabbitmq"], indirect=True)`.
+    """
+    broker = getattr(request, "param", "redis")
+    overrides = {}
+    if broker == "rabbitmq":
+        overrides["celery_broker_url"] = request.getfixturevalue("rabbitmq_url")
+    stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", **overrides)
     yield stack
     stack.processes.stop_all()

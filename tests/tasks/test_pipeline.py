@@ -25,6 +25,8 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.slow
+# The claims that hold whichever broker carries the tasks run on both.
+BROKERS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq"], indirect=True)
 
 
 def claimed_by_a_worker(pipeline: Pipeline) -> bool:
@@ -36,7 +38,8 @@ def claimed_by_a_worker(pipeline: Pipeline) -> bool:
     return any(b":" in c["name"] and c["pending"] for c in consumers)
 
 
-def test_events_posted_over_http_get_decisions_on_the_right_stream(
+@BROKERS
+def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_screening_answers(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     web = GunicornServer(pipeline.env["REDIS_URL"], tmp_path / "web", **pipeline.env)
@@ -63,10 +66,18 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream(
         metrics = pipeline.processes.metrics("pipeline")  # the pipeline worker exports the ledger
         assert 'pipeline_events_total{outcome="accepted"} 40.0' in metrics
         assert "pipeline_ledger_balanced 1.0" in metrics
+        # The synchronous path: through screen.sync on the broker, the reply through Redis.
+        screened = pipeline.client.post(
+            "/v1/screen", json={"texts": ["I will kill you", "lovely weather"]}, headers=AUTH
+        )
+        assert screened.status_code == 200, screened.get_data(as_text=True)
+        assert [d["route"] for d in screened.get_json()["decisions"]] == ["high", "low"]
+        assert pipeline.ledger().accepted == 40  # nothing more was queued on the stream
     finally:
         web.stop()
 
 
+@BROKERS
 def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     pipeline: Pipeline,
 ) -> None:

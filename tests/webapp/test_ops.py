@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from core.models import Event
 from tests.factories import AUTH, event_body
+from webapp.routes import ROUTES
 
 
 def test_healthz_needs_no_key_and_says_ok(client: FlaskClient) -> None:
@@ -57,7 +58,7 @@ def test_openapi_document_is_generated_from_the_models(client: FlaskClient) -> N
     assert {"202", "200", "400", "401", "409", "413", "415", "422", "429", "503"} <= set(responses)
 
 
-def test_the_url_map_holds_exactly_the_operations_the_openapi_document_describes(
+def test_the_url_map_holds_exactly_the_operations_the_openapi_document_describes_and_the_console(
     app: Flask,
 ) -> None:
     document = app.test_client().get("/openapi.json").get_json()
@@ -71,7 +72,11 @@ def test_the_url_map_holds_exactly_the_operations_the_openapi_document_describes
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    assert mapped == described
+    console = {
+        (method, path, endpoint) for method, path, endpoint in mapped if "console" in endpoint
+    }
+    assert mapped - console == described
+    assert {endpoint for *_, endpoint in console} == {r.endpoint for r in ROUTES if r.console}
 
 
 def test_only_operations_the_document_marks_public_answer_without_a_key(

@@ -5,13 +5,19 @@ reference examples (where ten of them would be drowned) and act in two ways on t
 scope (the global examples plus the tenant's own):
 
 - nearest examples: a text close to an example takes the examples' votes, with a confidence
-  that rises from `similar_from` to `certain_at` cosine similarity; a near-copy of an example is
-  decided by it. The harmful examples near a text name its category from a wider window
-  (`category_from` to `category_at`): what the head pushes over the cut-off takes their kind;
-- a small residual head: a logistic correction of the blend's log-odds along the embedding (and
-  of how far the blend is trusted), fit on the scope's examples (a few hundred at most,
-  milliseconds) each time one is added, so the tenant's notion of harmful shifts texts that are
-  like its examples without being copies.
+  that rises from `similar_from` to `certain_at` cosine similarity. Each label's evidence is the
+  mean similarity weight of its own `neighbours` nearest examples (and harmful against benign
+  likewise, all harmful labels pooled), so a label with many examples does not outvote one with
+  few by numbers alone: the votes follow the evidence, not the label mix of the reviews. A
+  near-copy of an example (from `copy_from`) is decided by it. The harmful examples near a text
+  name its category from a wider window (`category_from` to `category_at`): what the head
+  pushes over the cut-off takes their kind;
+- a small residual head: a logistic correction of the blend's log-odds along the embedding,
+  fit on the scope's examples (a few hundred at most, milliseconds) each time one is added, so
+  the tenant's notion of harmful shifts texts that are like its examples without being copies.
+  Its classes are weighted so that the examples' harmful share is the one the blend already
+  gives them: the mix of labels moderators happened to send carries no evidence, only where
+  their labels disagree with the blend does.
 
 An example added for tenant A never changes a decision for tenant B.
 """
@@ -40,13 +46,17 @@ class ExamplesConfig(BaseModel):
     sharpness: float = Field(20.0, gt=0)
     similar_from: float = Field(0.7, ge=-1, le=1, description="similarity where votes start")
     certain_at: float = Field(1.0, ge=-1, le=1, description="similarity where votes decide")
+    copy_from: float = Field(
+        0.95, ge=-1, le=1, description="similarity where the nearest example starts to decide alone"
+    )
     category_from: float = Field(
         0.3, ge=-1, le=1, description="similarity where harmful examples start to name the category"
     )
     category_at: float = Field(
         0.6, ge=-1, le=1, description="similarity where harmful examples name the category alone"
     )
-    regularisation: float = Field(0.1, ge=0, description="L2 of the residual head")
+    regularisation: float = Field(0.2, ge=0, description="L2 of the residual head's weights")
+    bias_regularisation: float = Field(1.0, ge=0, description="L2 of the residual head's bias")
     head_from: int = Field(
         5, ge=1, description="harmful and benign examples each needed before the head is fit"
     )
@@ -66,17 +76,14 @@ class _Scope:
 
 @dataclass(frozen=True)
 class Head:
-    """A scope's residual head: log-odds = scale * base + vectors @ weights + bias."""
+    """A scope's residual head: log-odds = base + vectors @ weights + bias."""
 
     weights: Vectors
     bias: float
-    scale: float
 
     def log_odds(self, queries: Vectors, base: Vectors) -> Vectors:
         """The corrected log-odds of texts with these vectors and blended log-odds."""
-        result: Vectors = (self.scale * base + queries @ self.weights + self.bias).astype(
-            np.float32
-        )
+        result: Vectors = (base + queries @ self.weights + self.bias).astype(np.float32)
         return result
 
 
@@ -200,14 +207,10 @@ class RuntimeExamples:
         config = self.config
         headed = sigmoid(self._head(tenant, scope).log_odds(queries, base))
         sims = queries @ scope.vectors.T
-        k = min(config.neighbours, sims.shape[1])
-        top = np.argsort(-sims, axis=1)[:, :k]
+        top = np.argsort(-sims, axis=1)[:, : config.shown]
         top_sims = np.take_along_axis(sims, top, axis=1)
-        best = top_sims[:, :1]
-        vote = np.exp(config.sharpness * (top_sims - best))
-        labels = scope.labels[top]
-        votes = np.stack([(vote * (labels == c)).sum(axis=1) for c in range(len(CATEGORIES))], 1)
-        votes /= votes.sum(axis=1, keepdims=True)
+        best = sims.max(axis=1, keepdims=True)
+        votes = balanced_votes(sims, scope.labels, config)
         confidence = _ramp(best[:, 0], config.similar_from, config.certain_at)
         probability = (1.0 - confidence) * headed + confidence * (1.0 - votes[:, LOW])
         categories = votes.astype(np.float32)
@@ -232,6 +235,41 @@ class RuntimeExamples:
         return logit(probability, 1e-6), categories, shown
 
 
+def balanced_votes(sims: Vectors, labels: npt.NDArray[np.int64], config: ExamplesConfig) -> Vectors:
+    """Each row's votes over the categories (LOW_RISK column: benign), the label mix corrected.
+
+    A label's evidence is the mean weight exp(sharpness * (similarity - best)) of its own
+    `neighbours` nearest examples, not a sum over everyone's nearest: 100 benign reviews and 5
+    harmful ones weigh like 5 and 5 where they are as close. Harmful against benign pools the
+    harmful labels; which harmful category splits the harmful share by each label's evidence.
+    From `copy_from` on, the nearest example's own label takes over: it decides a near-copy.
+    """
+    best = sims.max(axis=1, keepdims=True)
+    weights = np.exp(config.sharpness * (sims - best))
+
+    def evidence(mask: npt.NDArray[np.bool_]) -> Vectors:
+        """Mean weight of the nearest `neighbours` examples under `mask` (0 without any)."""
+        part = weights[:, mask]
+        if part.shape[1] == 0:
+            return np.zeros(len(sims), dtype=np.float32)
+        k = min(config.neighbours, part.shape[1])
+        mean: Vectors = -np.partition(-part, k - 1, axis=1)[:, :k].mean(axis=1)
+        return mean
+
+    per_label = np.stack([evidence(labels == c) for c in range(len(CATEGORIES))], axis=1)
+    harmful, benign = evidence(labels != LOW), per_label[:, LOW]
+    harmful_share = harmful / np.maximum(harmful + benign, 1e-12)
+    kinds = per_label.copy()
+    kinds[:, LOW] = 0.0
+    kinds /= np.maximum(kinds.sum(axis=1, keepdims=True), 1e-12)
+    votes = kinds * harmful_share[:, None]
+    votes[:, LOW] = 1.0 - harmful_share
+    nearest = np.eye(len(CATEGORIES), dtype=np.float64)[labels[np.argmax(sims, axis=1)]]
+    copy = _ramp(best[:, 0], config.copy_from, config.certain_at)[:, None]
+    result: Vectors = ((1.0 - copy) * votes + copy * nearest).astype(np.float32)
+    return result
+
+
 def _ramp(similarity: Vectors, start: float, full: float) -> Vectors:
     """0 below `start`, 1 from `full` on, linear between."""
     ramp: Vectors = np.clip((similarity - start) / max(full - start, 1e-6), 0.0, 1.0)
@@ -241,29 +279,32 @@ def _ramp(similarity: Vectors, start: float, full: float) -> Vectors:
 def fit_residual(
     vectors: Vectors, harmful: npt.NDArray[np.bool_], base: Vectors, config: ExamplesConfig
 ) -> Head:
-    """Logistic correction of base log-odds on the examples (classes weighted equally).
+    """Logistic correction of base log-odds on the examples, the label mix corrected.
 
-    log-odds = scale * base + vectors @ weights + bias, with L2 on the weights and on the scale's
-    distance from 1, solved by Newton's method: a few hundred examples of 384 dimensions take a
-    dozen steps of milliseconds. 300 fixed-rate gradient steps (what this replaced) stopped far
-    short of the optimum: a left-out spam source (scamspot_instagram) reached SPAM recall 0.78 at
-    K = 50 with them and 0.83 with this head.
+    log-odds = base + vectors @ weights + bias, with L2 on the weights and the bias, solved by
+    Newton's method: a few hundred examples of 384 dimensions take a dozen steps of milliseconds.
+    The classes are weighted so that the weighted harmful share is the blend's mean probability
+    over the same examples: what is left to learn is where the labels disagree with the blend,
+    not how many of each label arrived. (Classes weighted equally, a scale on the base and a free
+    bias, which this replaced, followed the mix: reviews of flagged texts only, 25 of them, once
+    flagged 98% of a left-out source's benign texts.)
     """
     dim = vectors.shape[1]
-    none = Head(np.zeros(dim, dtype=np.float32), 0.0, 1.0)
+    none = Head(np.zeros(dim, dtype=np.float32), 0.0)
     # With one class only (a few SPAM reports, say) a head would shift every text of the scope;
     # the nearest-example votes already cover texts like those examples.
     if config.steps == 0 or min(harmful.sum(), (~harmful).sum()) < config.head_from:
         return none
     target = harmful.astype(np.float64)
     share = target.mean()
-    row_weights = np.where(harmful, 0.5 / share, 0.5 / (1.0 - share))
     offset = base.astype(np.float64)
-    # Columns: the embedding, a constant (the bias) and the base log-odds (the scale, minus 1).
-    features = np.hstack([vectors.astype(np.float64), np.ones((len(target), 1)), offset[:, None]])
-    penalty = np.full(dim + 2, config.regularisation)
-    penalty[dim] = 1e-6  # the bias is free; a whisker keeps the Hessian invertible
-    theta = np.zeros(dim + 2)
+    expected = float(np.clip(np.mean(1.0 / (1.0 + np.exp(-offset))), 0.05, 0.95))
+    row_weights = np.where(harmful, expected / share, (1.0 - expected) / (1.0 - share))
+    # Columns: the embedding and a constant (the bias).
+    features = np.hstack([vectors.astype(np.float64), np.ones((len(target), 1))])
+    penalty = np.full(dim + 1, config.regularisation)
+    penalty[dim] = max(config.bias_regularisation, 1e-6)  # a whisker keeps the Hessian invertible
+    theta = np.zeros(dim + 1)
 
     def loss(candidate: npt.NDArray[np.float64]) -> float:
         """The weighted log-loss plus the penalty."""
@@ -286,4 +327,4 @@ def fit_residual(
         previous, current = current, loss(theta)
         if previous - current < 1e-9:
             break
-    return Head(theta[:dim].astype(np.float32), float(theta[dim]), 1.0 + float(theta[dim + 1]))
+    return Head(theta[:dim].astype(np.float32), float(theta[dim]))

@@ -63,3 +63,35 @@ def test_few_shot_targets_need_recall_and_a_low_benign_flag_rate_together() -> N
     checks = targets.check(report(adapt_curve=curve))
     assert checks["adapt_k25_sms_spam_spam_recall"] == [0.9, False]  # 5% of benign flagged
     assert checks["adapt_mean_gain_k50"] == [0.15, True]
+
+
+def suite_result(worst: float, mean: float, peer: float) -> dict[str, Any]:
+    """The parts of a functional suite result the targets read."""
+    return {"worst": worst, "mean": mean, "peer_mean": peer}
+
+
+def test_the_functional_suite_meets_its_targets_only_above_every_bar() -> None:
+    met = targets.check_functional(suite_result(0.85, 0.92, 0.60))
+    assert all(ok for _, ok in met.values()), met
+    missed = targets.check_functional(suite_result(0.79, 0.92, 0.93))
+    assert not missed["functional_worst_accuracy"][1]
+    assert missed["functional_mean_accuracy"][1]
+    assert not missed["functional_mean_lead_over_peer"][1]
+
+
+def test_a_full_report_with_the_suite_carries_its_targets() -> None:
+    checks = targets.check(report(functional=suite_result(0.5, 0.6, 0.7)))
+    assert checks["functional_mean_accuracy"] == [0.6, False]
+
+
+def curve(*f1s: float) -> dict[str, Any]:
+    """A few-shot curve with these macro-F1s at K = 0, 10, 25."""
+    return {str(k): {"binary": {"macro_f1": f1}} for k, f1 in zip((0, 10, 25), f1s, strict=True)}
+
+
+def test_labels_that_lower_any_source_by_more_than_a_hundredth_miss_the_no_drop_target() -> None:
+    kept = targets.check_no_drop({"a": curve(0.70, 0.695, 0.75), "b": curve(0.6, 0.7, 0.8)}, "k")
+    assert kept["k_worst_source_drop"] == [0.005, True] and kept["k_mean_drop"][1]
+    fell = targets.check_no_drop({"a": curve(0.70, 0.68, 0.75), "b": curve(0.6, 0.7, 0.8)}, "k")
+    assert fell["k_worst_source_drop"] == [0.02, False]
+    assert fell["k_mean_drop"][1]  # the mean still rose

@@ -99,14 +99,16 @@ def test_the_residual_head_is_fit_to_the_optimum_of_its_objective() -> None:
     base = np.random.default_rng(5).normal(0, 1, len(labels)).astype(np.float32)
     config = ExamplesConfig(regularisation=0.1)
     head = fit_residual(vectors, harmful, base, config)
-    # The gradient of the class-balanced, L2-penalised log-loss vanishes at the returned head.
-    z = head.scale * base.astype(np.float64) + vectors @ head.weights + head.bias
+    # The gradient of the prior-matched, L2-penalised log-loss vanishes at the returned head:
+    # the classes weigh as much as the blend's mean probability over the examples says.
+    offset = base.astype(np.float64)
+    expected = np.mean(1.0 / (1.0 + np.exp(-offset)))
+    z = offset + vectors @ head.weights + head.bias
     residual = (1.0 / (1.0 + np.exp(-z)) - harmful) * np.where(
-        harmful, 0.5 / harmful.mean(), 0.5 / (1.0 - harmful.mean())
+        harmful, expected / harmful.mean(), (1.0 - expected) / (1.0 - harmful.mean())
     )
     assert np.abs(vectors.T @ residual + 0.1 * head.weights).max() < 1e-3
-    assert abs(residual.sum()) < 1e-3
-    assert abs(residual @ base + 0.1 * (head.scale - 1.0)) < 1e-3
+    assert abs(residual.sum() + config.bias_regularisation * head.bias) < 1e-3
 
 
 def test_harmful_examples_name_the_category_of_a_text_the_head_flags() -> None:
@@ -122,3 +124,66 @@ def test_harmful_examples_name_the_category_of_a_text_the_head_flags() -> None:
     assert result.log_odds[0] > 0
     assert result.category_probs[0].argmax() == SPAM  # the blend alone said TOXIC
     assert result.shown[0] and result.shown[0][0].label is Category.SPAM
+
+
+def around(probe: np.ndarray, similarity: float, count: int, seed: int) -> np.ndarray:
+    """Unit vectors at about `similarity` (jittered by 0.02) to a unit probe."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(count, DIM))
+    noise -= np.outer(noise @ probe, probe)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    sims = similarity + rng.uniform(-0.02, 0.02, size=(count, 1))
+    return (sims * probe + np.sqrt(1 - sims**2) * noise).astype(np.float32)
+
+
+def lopsided(
+    majority: Category, minority: Category, base: dict[Category, float]
+) -> tuple[RuntimeExamples, np.ndarray, np.ndarray]:
+    """100 examples of one label (30 near a probe, 70 far off) and 5 of the other, all near it.
+
+    Near the probe both labels are as close: only the label mix tells them apart there.
+    """
+    probe = unit(0)[0]
+    vectors = np.vstack(
+        [around(probe, 0.9, 30, 1), around(-probe, 0.9, 70, 2), around(probe, 0.9, 5, 3)]
+    )
+    labels = [majority] * 100 + [minority] * 5
+    examples = RuntimeExamples(DIM)
+    blend = np.array([base[label] for label in labels], np.float32)
+    examples.add(vectors, [f"r{i}" for i in range(105)], labels, blend, "a")
+    return examples, probe, vectors
+
+
+def test_many_benign_examples_do_not_turn_a_clearly_harmful_text_benign() -> None:
+    base = {Category.LOW_RISK: -3.0, Category.HATE_SPEECH: 3.0}
+    examples, probe, _ = lopsided(Category.LOW_RISK, Category.HATE_SPEECH, base)
+    result = examples.adjust(probe[None, :], ["a"], np.array([3.0], np.float32), mix(1))
+    assert result.log_odds[0] > 0
+
+
+def test_many_harmful_examples_do_not_flag_clearly_benign_text() -> None:
+    base = {Category.LOW_RISK: -3.0, Category.HATE_SPEECH: 3.0}
+    examples, probe, _ = lopsided(Category.HATE_SPEECH, Category.LOW_RISK, base)
+    result = examples.adjust(probe[None, :], ["a"], np.array([-3.0], np.float32), mix(1))
+    assert result.log_odds[0] < 0
+
+
+def test_a_near_copy_of_an_outnumbered_example_is_still_decided_by_it() -> None:
+    base = {Category.LOW_RISK: -3.0, Category.HATE_SPEECH: 3.0}
+    examples, _, vectors = lopsided(Category.LOW_RISK, Category.HATE_SPEECH, base)
+    result = examples.adjust(vectors[100:101] * 0.9999, ["a"], np.array([-3.0], np.float32), mix(1))
+    assert result.log_odds[0] > 0
+    assert CATEGORIES[int(result.category_probs[0].argmax())] is Category.HATE_SPEECH
+
+
+def test_reviews_of_flagged_texts_only_do_not_flag_the_texts_the_blend_calls_benign() -> None:
+    # Moderators review what was flagged: every example has high blended log-odds, most are
+    # confirmed and a few overturned. The mix says nothing about the texts nobody flagged.
+    rng = np.random.default_rng(4)
+    labels = [Category.TOXIC] * 20 + [Category.LOW_RISK] * 6
+    blend = rng.uniform(1.0, 3.0, len(labels)).astype(np.float32)
+    examples = RuntimeExamples(DIM, ExamplesConfig(similar_from=0.99, certain_at=1.0))
+    examples.add(unit(20, len(labels)), [f"r{i}" for i in range(26)], labels, blend, "a")
+    probes = unit(21, 50)
+    result = examples.adjust(probes, ["a"] * 50, np.full(50, -3.0, np.float32), mix(50))
+    assert (result.log_odds < 0).mean() >= 0.9
