@@ -26,6 +26,7 @@ import redis
 from sqlalchemy import Engine
 
 from bench.e2e import texts_for
+from bench.report import save
 from core.archive import DecisionWriter, build_row, open_archive
 from core.archive.schema import migrate
 from core.keys import Keys
@@ -185,8 +186,7 @@ def main() -> None:
     finally:
         database.stop()
         store.stop()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "archive.json").write_text(json.dumps(report, indent=2))
+    save("archive", report, OUT)
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.stdout.write("target: archiver_over_ceiling >= 0.5, archiver_rows_per_s >> 300\n")
 

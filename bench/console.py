@@ -23,6 +23,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from bench.archive import entries
+from bench.report import save
 from core.archive import DecisionWriter, build_row, open_archive
 from core.archive.schema import migrate
 from core.settings import Settings
@@ -99,8 +100,7 @@ def main() -> None:
     finally:
         database.stop()
         store.stop()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "console.json").write_text(json.dumps(report, indent=2))
+    save("console", report, OUT)
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.stdout.write("target: queue_page_ms < 200\n")
 

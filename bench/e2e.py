@@ -26,6 +26,7 @@ import numpy as np
 import orjson
 import redis
 
+from bench.report import save
 from core.archive import open_archive, totals_by_outcome
 from core.archive.schema import migrate
 from core.logs import configure_logging
@@ -243,10 +244,7 @@ def main() -> None:
         store.stop()
         if database is not None:
             database.stop()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / ("e2e-archive.json" if options.archive else "e2e.json")).write_text(
-        json.dumps(report, indent=2)
-    )
+    save("e2e-archive" if options.archive else "e2e", report, OUT)
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
     sys.stdout.write("targets: pipeline_over_engine >= 0.9, p50 <= 100 ms, p99 <= 500 ms\n")
 

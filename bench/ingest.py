@@ -10,7 +10,6 @@ CPU each party used.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ import orjson
 import redis
 
 from bench.loadgen import SAMPLE_TEXTS, LoadResult, run_wrk
+from bench.report import save
 from core.stream import connect
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
@@ -184,7 +184,7 @@ def main() -> None:
         "b_over_a": round(b["max"]["requests_per_s"] / a["max"]["requests_per_s"], 3),
         "c_over_d": round(c["max"]["events_per_s"] / d["events_per_s"], 3),
     }
-    (OUT / "ingest.json").write_text(json.dumps(report, indent=2))
+    save("ingest", report, OUT)
     print_report(report)
 
 

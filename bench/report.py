@@ -93,6 +93,14 @@ GOALS = (
 )  # fmt: skip
 
 
+def save(name: str, report: Report, directory: Path = DEFAULT_DIR) -> Path:
+    """Write one benchmark's report as <directory>/<name>.json, where the table reads it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    file = directory / f"{name}.json"
+    file.write_text(json.dumps(report, indent=2))
+    return file
+
+
 def load_reports(directory: Path) -> dict[str, Report]:
     """Every <name>.json under a directory, by name; unreadable files are left out."""
     reports: dict[str, Report] = {}

@@ -10,7 +10,6 @@ Then the engine on batches of 100 with a cold embedding cache (every text a miss
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.report import save
 from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
 from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
@@ -182,8 +182,7 @@ def main() -> None:
         client.close()
         store.stop()
     add_ceilings(report, settings, texts, threads)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "screen.json").write_text(json.dumps(report, indent=2))
+    save("screen", report, OUT)
     width = max(len(key) for key in report)
     lines = [f"{key:<{width}}  {value}" for key, value in report.items()]
     lines += [
