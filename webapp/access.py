@@ -19,6 +19,7 @@ from webapp.services import Services
 log = structlog.get_logger("webapp.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+METRICS_PATH = "/metrics"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="screening"'}
 # Every answer is JSON that may echo what a client chose (a review's reviewer and note): no
 # browser may sniff it into something else, run it, or frame it. A page that needs more (the
@@ -103,18 +104,23 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
     def _finish(response: Response) -> Response:
         context, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
         request_id = context.get("request_id", "")
-        response.headers["X-Request-ID"] = request_id
+        headers = response.headers
+        headers["X-Request-ID"] = request_id
         for name, value in SECURITY_HEADERS:
-            response.headers.setdefault(name, value)
+            headers.setdefault(name, value)
         seconds = time.perf_counter() - context.get("started", time.perf_counter())
         endpoint = req.endpoint or "unmatched"
         status = response.status_code
-        metrics.observe_request(endpoint, status, seconds)
+        method = req.method
+        path = req.path
+        context.metered = True
+        if path != METRICS_PATH:  # a scrape is not a request of the service's
+            metrics.observe_request(method, endpoint, status, seconds)
         log.info(
             "request",
             request_id=request_id,
-            method=req.method,
-            path=req.path,
+            method=method,
+            path=path,
             status=status,
             duration_ms=round(seconds * 1000, 3),
             key_id=context.get("key_id"),
@@ -122,3 +128,14 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
             events=context.get("event_count"),
         )
         return response
+
+    @app.teardown_request
+    def _failed(exc: BaseException | None) -> None:
+        # Only an exception no error handler answered reaches here (webapp.errors answers
+        # every Exception); it is counted as the exporter counted it, once.
+        if exc is None or request.path == METRICS_PATH:
+            return
+        metrics.count_exception(request.method)
+        if not g.get("metered"):
+            seconds = time.perf_counter() - g.get("started", time.perf_counter())
+            metrics.observe_request(request.method, request.endpoint or "unmatched", 500, seconds)

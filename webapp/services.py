@@ -13,7 +13,7 @@ from core.archive import open_archive
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect
-from core.telemetry import StreamSpans
+from core.telemetry import StreamSpans, records_nothing
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -46,7 +46,9 @@ class Services:
     @cached_property
     def spans(self) -> StreamSpans:
         """Spans of the hop from this process onto the ingest stream."""
-        return StreamSpans(self.keys.ingest_stream, self.keys.group)
+        return StreamSpans(
+            self.keys.ingest_stream, self.keys.group, recording=not records_nothing()
+        )
 
     @cached_property
     def backlog(self) -> BacklogMonitor:

@@ -7,13 +7,20 @@ into each stream entry's `traceparent`, and `receive` / `process` spans on the c
 link to every entry's context.
 """
 
-from core.telemetry.messaging import StreamSpans, current_traceparent, trace_id_of
-from core.telemetry.tracing import configure_tracing, exporter_names
+from core.telemetry.messaging import (
+    StreamSpans,
+    current_traceparent,
+    trace_id_of,
+    unrecorded_context,
+)
+from core.telemetry.tracing import configure_tracing, exporter_names, records_nothing
 
 __all__ = [
     "StreamSpans",
     "configure_tracing",
     "current_traceparent",
     "exporter_names",
+    "records_nothing",
     "trace_id_of",
+    "unrecorded_context",
 ]

@@ -15,12 +15,23 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.semconv._incubating.attributes import messaging_attributes as messaging
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Tracer
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    Tracer,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 SYSTEM = "redis"  # not in the conventions' list of systems, which allows others by name
 _W3C = TraceContextTextMapPropagator()
+_IDS = RandomIdGenerator()
 
 
 def current_traceparent() -> str:
@@ -44,6 +55,21 @@ def trace_id_of(traceparent: str) -> str | None:
     return None if context is None else format(context.trace_id, "032x")
 
 
+def unrecorded_context(traceparent: str | None) -> Context:
+    """The context of a request whose spans are not recorded: a new span id in the caller's
+    trace (a W3C traceparent), or in a new trace. It is what the SDK gives when it samples
+    nothing, without the span objects and attributes it would build and drop."""
+    parent = span_context_of(traceparent) if traceparent else None
+    context = SpanContext(
+        trace_id=parent.trace_id if parent is not None else _IDS.generate_trace_id(),
+        span_id=_IDS.generate_span_id(),
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        trace_state=parent.trace_state if parent is not None else None,
+    )
+    return trace.set_span_in_context(NonRecordingSpan(context))
+
+
 def links_to(traceparents: Iterable[str]) -> list[Link]:
     """One link per distinct valid context (a batch request's events share one)."""
     seen: dict[tuple[int, int], Link] = {}
@@ -57,10 +83,15 @@ def links_to(traceparents: Iterable[str]) -> list[Link]:
 class StreamSpans:
     """Makes the send, receive and process spans of one stream and consumer group."""
 
-    def __init__(self, stream: str, group: str, tracer: Tracer | None = None) -> None:
+    def __init__(
+        self, stream: str, group: str, tracer: Tracer | None = None, *, recording: bool = True
+    ) -> None:
         self.stream = stream
         self.group = group
         self.tracer = tracer or trace.get_tracer(__name__)
+        # Not recording (no exporter): a send span would be built and dropped on every request,
+        # so the entries carry the request's own context instead.
+        self.recording = recording
 
     def _attributes(self, operation: str, kind: str, count: int) -> dict[str, str | int]:
         """The attributes every span of this stream carries."""
@@ -74,7 +105,11 @@ class StreamSpans:
 
     @contextmanager
     def send(self, count: int) -> Iterator[Span]:
-        """The span around adding `count` events; its context is what entries carry."""
+        """The span around adding `count` events; its context is what entries carry (the
+        current span's when spans are not recorded)."""
+        if not self.recording:
+            yield trace.get_current_span()
+            return
         attributes = self._attributes("XADD", "send", count)
         with self.tracer.start_as_current_span(
             f"send {self.stream}", kind=SpanKind.PRODUCER, attributes=attributes

@@ -74,6 +74,14 @@ def _resource(service_name: str) -> Resource:
     return detected
 
 
+def records_nothing(provider: object | None = None) -> bool:
+    """Whether a tracer provider (the process's when None) samples no span at all: the one
+    `configure_tracing` installs when no exporter is named."""
+    if provider is None:
+        provider = trace.get_tracer_provider()
+    return isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF
+
+
 def configure_tracing(service_name: str, environ: Mapping[str, str]) -> TracerProvider | None:
     """Install this process's tracer provider (None under OTEL_SDK_DISABLED).
 

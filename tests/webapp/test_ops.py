@@ -42,6 +42,24 @@ def test_metrics_count_events_by_platform_and_outcome(client: FlaskClient) -> No
     assert 'ingest_latency_seconds_count{endpoint="events.submit_event",status="202"} 1.0' in text
 
 
+def test_request_metrics_count_and_time_every_answer_but_the_scrapes(
+    client: FlaskClient,
+) -> None:
+    client.post("/v1/events", json=event_body(), headers=AUTH)
+    client.post("/v1/events", json=event_body())  # no key
+    client.get("/healthz")
+    client.get("/metrics")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'flask_http_request_total{method="POST",status="202"} 1.0' in text
+    assert 'flask_http_request_total{method="POST",status="401"} 1.0' in text
+    assert 'flask_http_request_total{method="GET",status="200"} 1.0' in text  # /healthz only
+    duration = 'flask_http_request_duration_seconds_count{endpoint="%s",method="%s",status="%s"}'
+    assert duration % ("events.submit_event", "POST", "202") + " 1.0" in text
+    assert duration % ("health.healthz", "GET", "200") + " 1.0" in text
+    assert "flask_http_request_exceptions_total" in text
+    assert 'flask_exporter_info{version="' in text
+
+
 def test_openapi_document_is_generated_from_the_models(client: FlaskClient) -> None:
     document = client.get("/openapi.json").get_json()
     assert document["openapi"].startswith("3.")
