@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
 from flask import Response, g, request
-from sqlalchemy import Engine
 
-from core.archive import (
-    DecisionQuery,
-    NotDecided,
-    ReviewRequest,
-    UnknownEvent,
-    add_review,
-    list_decisions,
-    user_history,
-)
+import core.archive
+from core.archive.errors import NotDecided, UnknownEvent
+from core.archive.records import DecisionQuery, ReviewRequest
 from core.errors import StoreUnavailable
 from core.models import Platform
 from core.stream import Label
 from webapp.bodies import read_json
 from webapp.errors import ApiError, parse
 from webapp.services import Services
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = structlog.get_logger(__name__)
 _PLATFORMS = frozenset(p.value for p in Platform)
@@ -56,7 +52,7 @@ class ArchiveViews:
     def list_decisions(self) -> Response:
         """A page of archived decisions, newest first, filtered by the query string."""
         query = parse(DecisionQuery, request.args.to_dict(flat=True), "invalid query parameters")
-        decisions, cursor = list_decisions(database(self.services), tenant(), query)
+        decisions, cursor = core.archive.list_decisions(database(self.services), tenant(), query)
         return _json({"decisions": decisions, "next_cursor": cursor})
 
     def user(self, platform: str, user_id: str) -> Response:
@@ -85,7 +81,9 @@ def user_report(services: Services, tenant: str, platform: str, user_id: str) ->
     """A user's history with the live posting rate (UserHistoryReport shape), or 404."""
     if not 1 <= len(user_id) <= 128 or "\x00" in user_id:  # never an archived user id
         raise ApiError(404, "not_found", "no such user")
-    report = user_history(database(services), tenant, platform, user_id, datetime.now(UTC))
+    report = core.archive.user_history(
+        database(services), tenant, platform, user_id, datetime.now(UTC)
+    )
     if report is None:
         raise ApiError(404, "not_found", f"no event of user {platform}/{user_id} is archived")
     [(high_risk, posts)] = services.consumer.user_history([(tenant, platform, user_id)])
@@ -101,7 +99,7 @@ def record_review(
     if "\x00" in event_id:  # never an event id (see Event.event_id)
         raise ApiError(404, "not_found", "no such event")
     try:
-        review, example = add_review(
+        review, example = core.archive.add_review(
             database(services),
             tenant,
             platform,

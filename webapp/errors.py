@@ -9,7 +9,7 @@ from flask import Flask, Response, g
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from core.archive import ArchiveUnavailable
+from core.archive.errors import ArchiveUnavailable
 from core.errors import StoreUnavailable
 from core.models import ErrorResponse, FieldError
 

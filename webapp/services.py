@@ -6,10 +6,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import Engine
 
+import core.archive
 from core.admission import BacklogMonitor, KeyRing, RateLimiter
-from core.archive import open_archive
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect
@@ -17,6 +16,7 @@ from core.telemetry import StreamSpans, records_nothing
 
 if TYPE_CHECKING:
     from celery import Celery
+    from sqlalchemy import Engine
 
 
 class Services:
@@ -94,7 +94,7 @@ class Services:
     def archive(self) -> Engine | None:
         """The archive database (None when DATABASE_URL is unset); connects on first use."""
         url = self.settings.database_url
-        return open_archive(url) if url else None
+        return core.archive.open_archive(url) if url else None
 
     @cached_property
     def labels(self) -> LabelStream:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from opentelemetry import context
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 from core.telemetry import records_nothing, unrecorded_context
 
@@ -53,4 +52,8 @@ def instrument(app: Flask) -> None:
     if records_nothing():
         app.wsgi_app = TraceContext(app.wsgi_app)  # type: ignore[method-assign]
         return
+    # Imported only where spans are recorded: the instrumentation and what it loads (the WSGI
+    # instrumentation, semantic conventions) are about 2 MB of a worker's memory.
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
     FlaskInstrumentor().instrument_app(app, excluded_urls=UNTRACED_URLS)  # type: ignore[no-untyped-call]

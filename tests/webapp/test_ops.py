@@ -125,3 +125,27 @@ print(",".join(heavy) or "none")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "none"
+
+
+def test_the_ingest_routes_load_no_archive_and_no_span_instrumentation_until_they_are_used() -> (
+    None
+):
+    script = """
+import os, sys
+os.environ.update(REDIS_URL="redis://127.0.0.1:1/0", API_KEYS="k",
+                  DATABASE_URL="postgresql://postgres@127.0.0.1:1/screening")
+import webapp.wsgi
+client = webapp.wsgi.app.test_client()
+client.get("/healthz"); client.get("/openapi.json"); client.get("/metrics")
+client.post("/v1/events", json={}, headers={"X-API-Key": "k"})
+client.post("/v1/events/batch", json={"events": [{}]}, headers={"X-API-Key": "k"})
+# SQLAlchemy and the driver, and the span instrumentation of a process that records no span.
+names = ("sqlalchemy", "psycopg", "alembic", "opentelemetry.instrumentation.flask",
+         "opentelemetry.instrumentation.wsgi")
+print("before:", ",".join(sorted(m for m in names if m in sys.modules)) or "none")
+status = client.get("/v1/decisions", headers={"X-API-Key": "k"}).status_code
+print("after:", status, "sqlalchemy" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("before:", "after:"))]
+    assert lines == ["before: none", "after: 503 True"]  # the archive loads on first use

@@ -16,14 +16,8 @@ import orjson
 from flask import Response, g, request
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from core.archive import (
-    DecisionQuery,
-    ReviewRequest,
-    category_counts,
-    daily_counts,
-    find_event,
-    list_decisions,
-)
+import core.archive
+from core.archive.records import DecisionQuery, ReviewRequest
 from core.models import CATEGORIES, Platform
 from webapp.archive import database, known_platform, record_review, user_report
 from webapp.console import receipts, sessions
@@ -116,10 +110,10 @@ class ConsoleViews:
         query = parse(DecisionQuery, fields | {"limit": PAGE_SIZE}, "invalid filters")
         engine = database(self.services)
         tenant = g.moderator.tenant
-        decisions, cursor = list_decisions(engine, tenant, query)
+        decisions, cursor = core.archive.list_decisions(engine, tenant, query)
         data = {
             "decisions": decisions,
-            "counts": category_counts(engine, tenant, counted),
+            "counts": core.archive.category_counts(engine, tenant, counted),
             "next_link": f"/console/?{urlencode(chosen | {'cursor': cursor})}" if cursor else None,
             "count_links": {
                 c: f"/console/?{urlencode(chosen | {'category': c})}" for c in _CATEGORY_NAMES
@@ -195,7 +189,7 @@ class ConsoleViews:
             if exc.status != 404:
                 raise
             return page("missing.html", 404, what=f"user {platform}/{user_id}")
-        days = daily_counts(
+        days = core.archive.daily_counts(
             database(self.services),
             tenant,
             platform,
@@ -220,4 +214,6 @@ class ConsoleViews:
         """The tenant's archived event of this identity, or None."""
         if platform not in {p.value for p in Platform} or "\x00" in event_id:
             return None
-        return find_event(database(self.services), g.moderator.tenant, platform, event_id)
+        return core.archive.find_event(
+            database(self.services), g.moderator.tenant, platform, event_id
+        )
