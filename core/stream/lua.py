@@ -38,7 +38,7 @@ class _Call:
     def __init__(self, keys: Sequence[str], args: Sequence[Arg]) -> None:
         self.keys = keys
         self.args = args
-        self.done = threading.Event()  # set when answered, or when it is its turn to lead
+        self.done: threading.Event | None = None  # a queued call's: answered, or leads now
         self.leads = False
         self.replied = False
         self.reply: Any = None
@@ -47,7 +47,8 @@ class _Call:
     def answer(self, reply: Any = None, error: BaseException | None = None) -> None:
         """Hand the call its reply or error."""
         self.reply, self.error, self.replied = reply, error, True
-        self.done.set()
+        if self.done is not None:
+            self.done.set()
 
     def result(self) -> Any:
         """The reply, or raise the error."""
@@ -74,10 +75,11 @@ class ScriptRunner:
         call = _Call(keys, args)
         with self._lock:
             if self._busy:
+                call.done = threading.Event()
                 self._queue.append(call)
             else:
                 self._busy = call.leads = True
-        if not call.leads:
+        if call.done is not None:
             try:
                 call.done.wait()
             except BaseException:  # killed while waiting: never leave the queue without a leader
@@ -106,6 +108,7 @@ class ScriptRunner:
             if self._queue:
                 following = self._queue.pop(0)
                 following.leads = True
+                assert following.done is not None  # every queued call has one
                 following.done.set()
             else:
                 self._busy = False
