@@ -19,6 +19,7 @@ per round trip too. Each call still gets its own reply, in order; a call alone g
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -66,12 +67,21 @@ class ScriptRunner:
         self._sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts by SHA-1
         self._idle: deque[Any] = deque()  # redis-py connections (untyped)
         self._max_idle = max_idle
+        self._forked()
+
+    def _forked(self) -> None:
+        """Start this process's own state: a child of a fork shares no connection, and no
+        round trip of its parent's is in flight for it."""
+        self._pid = os.getpid()
+        self._idle.clear()
         self._lock = threading.Lock()
         self._queue: list[_Call] = []  # calls waiting for the one in flight to return
         self._busy = False  # a round trip is in flight
 
     def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script and return its reply; Redis errors propagate as redis-py's."""
+        if self._pid != os.getpid():
+            self._forked()
         call = _Call(keys, args)
         with self._lock:
             if self._busy:

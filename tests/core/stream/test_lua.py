@@ -3,6 +3,8 @@ made while one is in flight, which share its next round trip."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -120,3 +122,20 @@ def test_a_caller_killed_while_queued_leaves_the_calls_behind_it_answered(
     assert out.stdout.strip() == (
         "[b'first', b'slow'] [[b'k1', b'1'], [b'k2', b'2']] [b'after', b'x']"
     )
+
+
+def test_a_child_forked_while_a_call_is_in_flight_runs_its_own_calls(
+    redis_client: redis.Redis,
+) -> None:
+    run = ScriptRunner(redis_client, SLOW_ECHO)
+    assert run(["warm"], ["x"]) == [b"warm", b"x"]  # an idle connection the child must not use
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(run, ["first"], ["slow"])
+        _wait_for_queue_start(run)
+        pid = os.fork()
+        if pid == 0:  # the child: its parent's round trip is no call of its own to wait for
+            signal.alarm(10)
+            os._exit(0 if run(["child"], ["x"]) == [b"child", b"x"] else 1)
+        _, status = os.waitpid(pid, 0)
+        assert slow.result() == [b"first", b"slow"]
+    assert os.waitstatus_to_exitcode(status) == 0
