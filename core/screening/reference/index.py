@@ -217,7 +217,7 @@ class ReferenceIndex:
         else:
             faiss.write_index(self._index, str(directory / "index.faiss"))
             manifest["factory"] = self.spec.factory(len(self.ids), self.dim)
-            manifest["nlist"] = self.spec.lists(len(self.ids))
+            manifest["nlist"] = self.spec.lists(len(self.ids)) if self.spec.inverted else None
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
     @classmethod

@@ -77,7 +77,7 @@ def build_manifest(spec: IndexSpec, rows: int, dim: int, digest: str, model: str
     return {
         "type": spec.kind,
         "factory": spec.factory(rows, dim),
-        "nlist": spec.lists(rows),
+        "nlist": spec.lists(rows) if spec.inverted else None,
         "ntotal": rows,
         "reference_digest": digest,
         "model": model,
