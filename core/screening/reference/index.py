@@ -223,9 +223,8 @@ class ReferenceIndex:
     @classmethod
     def load(cls, directory: Path, spec: IndexSpec | None = None) -> ReferenceIndex:
         """Read an index written by save(); `spec` gives the search parameters (nprobe, ef)."""
+        ids, labels = read_examples(directory)
         try:
-            meta = json.loads((directory / "examples.json").read_text())
-            labels = [Category(label) for label in meta["labels"]]
             if (directory / "index.faiss").exists():
                 faiss = _faiss()
                 if faiss is None:
@@ -233,12 +232,20 @@ class ReferenceIndex:
                 backend = faiss.read_index(str(directory / "index.faiss"))
                 manifest = json.loads((directory / MANIFEST).read_text())
                 spec = spec or IndexSpec(manifest["type"])
-                return cls(np.zeros((0, backend.d), np.float32), meta["ids"], labels, spec,
-                           backend=backend)  # fmt: skip
+                return cls(np.zeros((0, backend.d), np.float32), ids, labels, spec, backend=backend)
             vectors = np.load(directory / "vectors.npy")
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ConfigError(f"cannot load reference index from {directory}: {exc}") from exc
-        return cls(vectors, meta["ids"], labels)
+        return cls(vectors, ids, labels)
+
+
+def read_examples(directory: Path) -> tuple[list[str], list[Category]]:
+    """The ids and labels an index directory holds, in insertion order."""
+    try:
+        meta = json.loads((directory / "examples.json").read_text())
+        return list(meta["ids"]), [Category(label) for label in meta["labels"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot load reference index from {directory}: {exc}") from exc
 
 
 def read_manifest(directory: Path) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from core.screening.embedding import Embedder
 from core.screening.reference.dataset import ReferenceSet
 from core.screening.reference.index import (
     ReferenceIndex,
+    read_examples,
     read_manifest,
     replace_directory,
     staging_for,
@@ -94,14 +95,15 @@ def load_or_build(
 ) -> tuple[ReferenceIndex, Path]:
     """The built index of this type over the vectors in `directory`, built first if missing or
     stale; returns it and where it lies."""
-    exact = ReferenceIndex.load(directory)
-    rows, dim = len(exact), exact.dim
+    # Only the shape: a worker whose built index is current never reads the exact vectors.
+    rows, dim = np.load(directory / "vectors.npy", mmap_mode="r").shape
     built = directory / "built" / spec.build_name(rows, dim)
     wanted = build_manifest(spec, rows, dim, digest, model)
     if not (built / "index.faiss").exists() or not is_current(read_manifest(built), wanted):
         started = time.monotonic()
         log.info("building_reference_index", type=spec.kind, factory=wanted["factory"], rows=rows)
-        index = ReferenceIndex(exact.vectors(), exact.ids, exact.label_list(), spec)
+        ids, labels = read_examples(directory)
+        index = ReferenceIndex(np.load(directory / "vectors.npy"), ids, labels, spec)
         staging = staging_for(built)
         index.save(staging, {**wanted, "built_s": round(time.monotonic() - started, 1)})
         if built.exists():  # stale: what it was built from is not what we have now
