@@ -20,12 +20,13 @@ import structlog
 
 from core.errors import ConfigError
 from core.models import CATEGORIES, Category, Neighbor
-from core.screening.reference.spec import IndexSpec
+from core.screening.reference.spec import MIN_POINTS_PER_LIST, IndexSpec
 
 log = structlog.get_logger(__name__)
 
 _CATEGORY_INDEX = {category: i for i, category in enumerate(CATEGORIES)}
 MANIFEST = "manifest.json"
+MIN_TRAINING_ROWS = 2 * MIN_POINTS_PER_LIST  # two lists (or two PQ centroids), each trainable
 
 Vectors = npt.NDArray[np.float32]
 
@@ -80,6 +81,11 @@ def _built_backend(spec: IndexSpec, vectors: Vectors) -> Any:
     rows, dim = vectors.shape
     index = faiss.index_factory(dim, spec.factory(rows, dim), faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
+        if rows < MIN_TRAINING_ROWS:
+            raise ConfigError(
+                f"reference index type {spec.kind} trains on the vectors and needs at least "
+                f"{MIN_TRAINING_ROWS} of them, not {rows}; use flat or hnsw"
+            )
         index.train(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
 

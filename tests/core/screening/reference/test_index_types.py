@@ -184,6 +184,15 @@ def test_an_unknown_type_is_refused_naming_the_types() -> None:
         Settings(reference_index="ivf")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("kind", ["ivf-hnsw", "ivf-sq8", "ivf-pq"])
+def test_a_trained_type_over_too_few_vectors_is_refused_naming_the_minimum(
+    sample: Sample, kind: str
+) -> None:
+    few = sample.vectors[sample.train[:10]]
+    with pytest.raises(ConfigError, match=f"{kind} trains on the vectors and needs at least 78"):
+        ReferenceIndex(few, sample.ids[:10], sample.labels[:10], IndexSpec(kind))
+
+
 def test_the_setting_offers_exactly_the_presets() -> None:
     annotation = Settings.model_fields["reference_index"].annotation
     assert typing.get_args(annotation) == tuple(PRESETS)
