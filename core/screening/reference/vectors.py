@@ -90,6 +90,11 @@ def is_current(found: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     return found is not None and all(found.get(key) == value for key, value in wanted.items())
 
 
+def _is_built(built: Path, wanted: dict[str, Any]) -> bool:
+    """Whether `built` holds a whole index whose manifest matches `wanted`."""
+    return (built / "index.faiss").exists() and is_current(read_manifest(built), wanted)
+
+
 def load_or_build(
     directory: Path, spec: IndexSpec, digest: str, model: str
 ) -> tuple[ReferenceIndex, Path]:
@@ -99,16 +104,19 @@ def load_or_build(
     rows, dim = np.load(directory / "vectors.npy", mmap_mode="r").shape
     built = directory / "built" / spec.build_name(rows, dim)
     wanted = build_manifest(spec, rows, dim, digest, model)
-    if not (built / "index.faiss").exists() or not is_current(read_manifest(built), wanted):
+    if not _is_built(built, wanted):
         started = time.monotonic()
         log.info("building_reference_index", type=spec.kind, factory=wanted["factory"], rows=rows)
         ids, labels = read_examples(directory)
         index = ReferenceIndex(np.load(directory / "vectors.npy"), ids, labels, spec)
         staging = staging_for(built)
         index.save(staging, {**wanted, "built_s": round(time.monotonic() - started, 1)})
-        if built.exists():  # stale: what it was built from is not what we have now
+        if _is_built(built, wanted):  # another worker built it meanwhile: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            # Stale (built from other vectors): no worker loads it, so it can go.
             shutil.rmtree(built, ignore_errors=True)
-        replace_directory(staging, built)
+            replace_directory(staging, built)
         log.info("built_reference_index", type=spec.kind, seconds=round(time.monotonic() - started))
     return ReferenceIndex.load(built, spec), built
 
