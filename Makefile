@@ -23,7 +23,7 @@ LOAD_MAX_FAIL_RATIO ?= 0.01
 LOAD_MAX_P99_MS ?= 1000
 export LOAD_API_KEY ?= dev-key
 
-.PHONY: help venv redis postgres rabbitmq tools chromium console-shots run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive bench-console clean index model eval worker ledger demo load replay-dlq migrate export-reviews
+.PHONY: help venv redis postgres rabbitmq tools chromium console-shots run chaos test lint format bench bench-ingest bench-screen bench-e2e bench-archive bench-console bench-index clean index model eval worker ledger demo load replay-dlq migrate export-reviews
 
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
@@ -42,6 +42,7 @@ help:
 	@echo "make test          lint, then the test suite against a real redis-server"
 	@echo "make lint          ruff + mypy (strict on core/)"
 	@echo "make bench         every benchmark, then one table of every ratio against its goal"
+	@echo "make bench-index   each REFERENCE_INDEX type against flat: recall@10, memory, search time"
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -104,6 +105,10 @@ bench-screen: venv redis index
 
 bench-e2e: venv redis index
 	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+# Not part of `make bench`: its build of every index type at scale takes many minutes.
+bench-index: venv index
+	$(BIN)/python -m bench.index $(BENCH_ARGS)
 
 bench-archive: venv redis postgres
 	$(BIN)/python -m bench.archive $(BENCH_ARGS)

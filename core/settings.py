@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         None, description="directory of the trained head, blender and card; shipped default"
     )
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
+    reference_index: Literal["flat", "hnsw", "ivf-hnsw", "ivf-sq8", "ivf-pq"] = Field(
+        "flat", description="FAISS index type of the reference vectors (docs/configuration.md)"
+    )
+    reference_index_nlist: int | None = Field(
+        None, ge=1, description="inverted lists of the ivf-* types; unset: from the row count"
+    )
+    reference_index_nprobe: int = Field(32, ge=1, description="lists an ivf-* search visits")
+    reference_index_ef_search: int = Field(64, ge=1, description="HNSW search breadth (efSearch)")
 
     # Pipeline (Celery workers, batcher, decisions)
     celery_broker_url: str | None = Field(

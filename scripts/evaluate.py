@@ -9,6 +9,11 @@
     make eval EVAL_ARGS="--sources a,b"        few-shot curves of the shipped engine on sources
                                                it never trained on: K per label and moderator
                                                reviews of flagged rows (--rows caps each source)
+    make eval EVAL_ARGS="--index-types flat,ivf-pq --sources a,b"
+                                               the shipped engine's decisions with each
+                                               REFERENCE_INDEX type on the same rows of those
+                                               sources and the functional suite, against the
+                                               first type's: macro-F1 and decisions changed
     make eval DATA=file.csv REPORT=out.json    the shipped engine on any CSV with text,label
     make eval DATA=file.csv ADAPT=25           first add 25 rows per label of the file (seeded,
                                                stratified) as runtime examples, then measure on
@@ -37,6 +42,7 @@ from core.models import Category
 from core.quality import crossval, fewshot, functional, obfuscation, targets
 from core.quality.evaluation import (
     LabelledTexts,
+    binary_metrics,
     format_table,
     peer_predictions,
     read_labelled_csv,
@@ -45,9 +51,12 @@ from core.quality.evaluation import (
 )
 from core.screening.engine import ScreeningEngine, ScreenItem, configured_embedder, load_engine
 from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
+from core.screening.reference.spec import IndexSpec
+from core.screening.reference.vectors import load_or_embed
 from core.screening.rules import DEFAULT_RULES_PATH, RuleFile
 from core.screening.scoring.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.screening.scoring.config import DEFAULT_SCORING_PATH, ScoringConfig
+from core.screening.text.normalization import normalize
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +180,52 @@ def evaluate_sources(
     }
     say(targets_table(result["targets"]))
     say(f"({time.monotonic() - started:.0f} s)")
+    return result
+
+
+def compare_index_types(
+    settings: Settings, shared: Path, names: list[str], limit: int, kinds: list[str]
+) -> dict[str, Any]:
+    """The shipped engine with each index type on the same texts (the sources' sampled rows and
+    the functional suite's test cases), each against the first type: macro-F1, decisions changed."""
+    data = read_shared_sources(shared)
+    groups = {name: sampled(data.select(np.array(data.sources) == name), limit) for name in names}
+    cases = functional.Suite.load().cases("test")
+    groups["functional"] = LabelledTexts(
+        [c.text for c in cases], [c.label for c in cases], ["functional"] * len(cases)
+    )
+    texts = [text for group in groups.values() for text in group.texts]
+    engine = load_engine(settings)
+    # Embedded once: every type screens the very same vectors.
+    vectors = engine.embedder.encode([normalize(text) for text in texts])
+    engine.embedder = crossval.LookupEmbedder(engine.embedder, texts, vectors)
+    reference = ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH)
+    spec = {
+        "nprobe": settings.reference_index_nprobe,
+        "ef_search": settings.reference_index_ef_search,
+    }
+    found: dict[str, dict[str, list[Category]]] = {}
+    result: dict[str, Any] = {"baseline": kinds[0], "search": spec, "types": {}}
+    for kind in kinds:
+        index_spec = IndexSpec(kind, settings.reference_index_nlist, **spec)
+        engine.index = load_or_embed(settings.var_dir, engine.embedder, reference, index_spec).index
+        found[kind] = {name: crossval.screen_all(engine, g.texts) for name, g in groups.items()}
+        rows: dict[str, Any] = {}
+        for name, group in groups.items():
+            mine, base = found[kind][name], found[kinds[0]][name]
+            flagged = np.array([c is not Category.LOW_RISK for c in mine])
+            first = np.array([c is not Category.LOW_RISK for c in base])
+            f1 = binary_metrics(group.harmful(), flagged)["macro_f1"]
+            f1_base = binary_metrics(group.harmful(), first)["macro_f1"]
+            rows[name] = {
+                "n": len(group),
+                "macro_f1": f1,
+                "macro_f1_diff": round(f1 - f1_base, 4),
+                "route_changed": int(np.sum(flagged != first)),
+                "category_changed": sum(a is not b for a, b in zip(mine, base, strict=True)),
+            }
+            say(f"{kind:<10} {name:<12} {rows[name]}")
+        result["types"][kind] = rows
     return result
 
 
@@ -302,11 +357,21 @@ def main() -> None:
     parser.add_argument(
         "--functional-only", action="store_true", help="only the functional suite (minutes)"
     )
+    parser.add_argument(
+        "--index-types", help="with --sources: comma-separated REFERENCE_INDEX types to compare"
+    )
     options = parser.parse_args()
     settings = Settings()
     configure_logging("WARNING")
     if options.data:
         evaluate_file(settings, options.data, options.report, options.adapt)
+        return
+    if options.index_types and options.sources:
+        kinds = options.index_types.split(",")
+        compared = compare_index_types(
+            settings, options.shared, options.sources.split(","), options.rows, kinds
+        )
+        write(options.report or settings.var_dir / "eval" / "index_types.json", compared)
         return
     if options.sources:
         found = evaluate_sources(settings, options.shared, options.sources.split(","), options.rows)

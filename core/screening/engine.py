@@ -24,6 +24,7 @@ from core.models import (
 from core.screening.embedding import CachedEmbedder, Embedder, EmbeddingCache, load_embedder
 from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.screening.reference.index import ReferenceIndex
+from core.screening.reference.spec import IndexSpec
 from core.screening.reference.vectors import load_or_embed
 from core.screening.rules import (
     DEFAULT_RULES_PATH,
@@ -347,7 +348,13 @@ def load_engine(
     embedder = configured_embedder(settings)
     rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH, settings.rules_reload_s)
     reference = ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH)
-    artifacts = load_or_embed(settings.var_dir, embedder, reference)
+    spec = IndexSpec(
+        settings.reference_index,
+        settings.reference_index_nlist,
+        settings.reference_index_nprobe,
+        settings.reference_index_ef_search,
+    )
+    artifacts = load_or_embed(settings.var_dir, embedder, reference, spec)
     bundle = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH)
     repeat_counter = None
     if client is not None:
