@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+
+# What the stream layer runs on: one Redis, or a Redis Cluster (REDIS_CLUSTER_NODES).
+Client = redis.Redis | RedisCluster
 
 
 def connect(url: str, timeout_s: float, *, health_check_interval: int = 30) -> redis.Redis:
@@ -17,4 +23,36 @@ def connect(url: str, timeout_s: float, *, health_check_interval: int = 30) -> r
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         health_check_interval=health_check_interval,
+    )
+
+
+def connect_cluster(
+    nodes: Sequence[str], timeout_s: float, *, health_check_interval: int = 30
+) -> RedisCluster:
+    """A client of the Redis Cluster reachable at any of `nodes` (host:port each).
+
+    It learns the slot map from the first node that answers, follows MOVED and ASK redirects,
+    and reloads the map after a failover; timeouts are those of `connect`.
+    """
+    startup = []
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        startup.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
+    return RedisCluster(
+        startup_nodes=startup,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=health_check_interval,
+    )
+
+
+def connect_streams(
+    redis_url: str, cluster_nodes: Sequence[str], timeout_s: float
+) -> redis.Redis | RedisCluster:
+    """A client of what holds the streams: the Redis Cluster when nodes are given, else the
+    Redis at `redis_url`."""
+    return (
+        connect_cluster(cluster_nodes, timeout_s)
+        if cluster_nodes
+        else connect(redis_url, timeout_s)
     )

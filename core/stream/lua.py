@@ -8,6 +8,11 @@ reply on a connection directly. The ingest script runs once per request, so that
 a fifth of the front door's cost per event. A ScriptRunner keeps its own small stack of
 redis-py connections (so authentication, TLS, database selection and timeouts are redis-py's)
 and uses only their public send/read calls.
+
+On a Redis Cluster the runner goes through redis-py's RedisCluster instead, which routes each
+call to the master of its keys' slot (refusing keys of several slots) and follows redirects
+after a failover or a reshard; each master keeps its own script cache, so NOSCRIPT there
+means that master has not seen the script yet, and EVAL loads it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 Arg = str | bytes | int | float
@@ -26,8 +32,8 @@ Arg = str | bytes | int | float
 class ScriptRunner:
     """Calls one Lua script (EVALSHA, falling back to EVAL after a script flush or restart)."""
 
-    def __init__(self, client: redis.Redis, source: str, max_idle: int = 64) -> None:
-        self._pool = client.connection_pool
+    def __init__(self, client: redis.Redis | RedisCluster, source: str, max_idle: int = 64) -> None:
+        self._client = client
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts by SHA-1
         self._idle: deque[Any] = deque()  # redis-py connections (untyped)
@@ -35,6 +41,8 @@ class ScriptRunner:
 
     def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script and return its reply; Redis errors propagate as redis-py's."""
+        if isinstance(self._client, RedisCluster):
+            return self._call_cluster(self._client, keys, args)
         if self._idle:
             try:
                 return self._call(self._idle.pop(), keys, args)
@@ -42,7 +50,14 @@ class ScriptRunner:
                 # An idle connection may have been closed by a Redis restart; a fresh one
                 # decides. A repeat is harmless: the ingest script answers "duplicate".
                 pass
-        return self._call(self._pool.make_connection(), keys, args)
+        return self._call(self._client.connection_pool.make_connection(), keys, args)
+
+    def _call_cluster(self, cluster: RedisCluster, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run the script on the master of its keys' slot, loading it there when it is new."""
+        try:
+            return cluster.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:  # this master never ran it, or it failed over to a fresh replica
+            return cluster.eval(self._source, len(keys), *keys, *args)
 
     def _call(self, conn: Any, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script on one connection, keeping it only if it is known to be healthy."""

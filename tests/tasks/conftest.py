@@ -17,12 +17,15 @@ def pipeline(
     """A pipeline on the session's emptied Redis; start its processes in the test.
 
     Its Celery broker is that Redis, or the session's RabbitMQ for a test parametrized with
-    `@pytest.mark.parametrize("pipeline", ["rabbitmq"], indirect=True)`.
+    `@pytest.mark.parametrize("pipeline", ["rabbitmq"], indirect=True)`; with "cluster" the
+    streams are sharded on the session's Redis Cluster and the broker is the RabbitMQ.
     """
-    broker = getattr(request, "param", "redis")
+    flavour = getattr(request, "param", "redis")
     overrides = {}
-    if broker == "rabbitmq":
+    if flavour in ("rabbitmq", "cluster"):
         overrides["celery_broker_url"] = request.getfixturevalue("rabbitmq_url")
+    if flavour == "cluster":
+        overrides["redis_cluster_nodes"] = request.getfixturevalue("cluster_nodes")
     stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", **overrides)
     yield stack
     stack.processes.stop_all()

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis
 
 from devtools.pipeline import wait_until
 from devtools.redis_server import RedisServer
@@ -25,20 +24,12 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.slow
-# The claims that hold whichever broker carries the tasks run on both.
-BROKERS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq"], indirect=True)
+# The claims that hold whichever broker carries the tasks, and whether the streams are on one
+# Redis or sharded on a Redis Cluster (with RabbitMQ as the broker), run on every flavour.
+FLAVOURS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq", "cluster"], indirect=True)
 
 
-def claimed_by_a_worker(pipeline: Pipeline) -> bool:
-    """Whether a screening worker (consumer "host:pid", not the batcher) holds entries."""
-    try:
-        consumers = pipeline.redis.xinfo_consumers("events:ingest", "screeners")
-    except redis.ResponseError:  # the batcher has not created the group yet
-        return False
-    return any(b":" in c["name"] and c["pending"] for c in consumers)
-
-
-@BROKERS
+@FLAVOURS
 def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_screening_answers(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -61,7 +52,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_scre
             assert decision["route"] == expected, (body["content"], decision)
             assert decision["event_id"] == body["event_id"]
         assert routes == {"high": 20, "low": 20}
-        high = [f[b"event"] for _, f in pipeline.redis.xrange(pipeline.stream.keys.high_stream)]
+        high = [fields[b"event"] for fields in pipeline.outcome_entries("high")]
         assert all(any(text.encode() in raw for text in HARMFUL) for raw in high)
         metrics = pipeline.processes.metrics("pipeline")  # the pipeline worker exports the ledger
         assert 'pipeline_events_total{outcome="accepted"} 40.0' in metrics
@@ -77,7 +68,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_scre
         web.stop()
 
 
-@BROKERS
+@FLAVOURS
 def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     pipeline: Pipeline,
 ) -> None:
@@ -86,7 +77,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     slow[3]["content"] = f"a slow one {SLOW}"
     pipeline.post(slow)
     # Wait until a worker has claimed the slow batch (its entries are pending on its consumer).
-    wait_until(lambda: claimed_by_a_worker(pipeline), 60, "a claim\n" + pipeline.logs())
+    wait_until(pipeline.claimed_by_a_worker, 60, "a claim\n" + pipeline.logs())
     pipeline.processes.signal("cpu", signal.SIGKILL, group=True)
     pipeline.processes.wait("cpu", 10)
     assert pipeline.ledger().in_flight > 0
@@ -200,7 +191,7 @@ def test_sigterm_lets_a_worker_finish_its_batch(pipeline: Pipeline) -> None:
     batch = mixed_events(10, "term")
     batch[0]["content"] = f"slow to screen {SLOW}"
     pipeline.post(batch)
-    wait_until(lambda: claimed_by_a_worker(pipeline), 60, "a claim\n" + pipeline.logs())
+    wait_until(pipeline.claimed_by_a_worker, 60, "a claim\n" + pipeline.logs())
     pipeline.processes.signal("cpu", signal.SIGTERM)
     assert pipeline.processes.wait("cpu", 60) == 0  # warm shutdown: the batch finishes first
     assert pipeline.ledger().in_flight == 0 or "batch_screened" in pipeline.processes.log("cpu")
