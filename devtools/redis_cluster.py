@@ -51,6 +51,8 @@ class ClusterNode(RedisServer):
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(self.data_dir / "nodes.conf"),
             "--cluster-node-timeout", str(self.node_timeout_ms),
+            # A replica's first sync starts at once, not after the default 5 s wait for more.
+            "--repl-diskless-sync-delay", "0",
         ]  # fmt: skip
 
 
@@ -94,6 +96,24 @@ class RedisCluster:
             timeout=timeout_s,
         )  # fmt: skip
         self.wait_healthy(timeout_s)
+        self.wait_replicas_synced(timeout_s)
+
+    def wait_replicas_synced(self, timeout_s: float = 30.0) -> None:
+        """Wait until every live replica has its master's data (a replica that never synced
+        refuses to take over)."""
+        deadline = time.monotonic() + timeout_s
+        for node in self.live_nodes():
+            client = redis.Redis(port=node.port, socket_timeout=1)
+            try:
+                while True:
+                    info = client.info("replication")
+                    if info["role"] == "master" or info.get("master_link_status") == "up":
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the replica on {node.port} did not sync")
+                    time.sleep(0.1)
+            finally:
+                client.close()
 
     def wait_healthy(self, timeout_s: float = 30.0) -> None:
         """Wait until every live node says the cluster is ok (all slots served)."""
@@ -145,6 +165,22 @@ class RedisCluster:
             finally:
                 client.close()
         raise LookupError(f"no live node serves slot {slot}")
+
+    def wait_failover(self, slot: int, dead: ClusterNode, timeout_s: float = 30.0) -> ClusterNode:
+        """Wait until a node other than `dead` serves `slot` as master and the cluster is ok;
+        that node (the promoted replica)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                master = self.master_of_slot(slot)
+                if master is not dead:
+                    self.wait_healthy(max(0.1, deadline - time.monotonic()))
+                    return master
+            except LookupError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no replica took over slot {slot}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop every node."""

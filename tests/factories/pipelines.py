@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from flask import Flask
 
-from core.stream import Ledger, ScreeningStream
+from core.stream import ArchiveFeed, Ledger, ScreeningStream
 from core.stream.connection import Client, connect_cluster
 from core.stream.shards import ShardedScreening, ShardLayout
 from devtools.pipeline import PipelineProcesses
@@ -101,6 +101,18 @@ class Pipeline:
             name = {"high": keys.high_stream, "low": keys.low_stream, "dlq": keys.dlq_stream}
             found += [fields for _, fields in self.streams.xrange(name[outcome])]
         return found
+
+    def archive_lag(self) -> float:
+        """Seconds the oldest decision not yet archived has waited, over the shards."""
+        return max(ArchiveFeed(self.streams, keys).lag_seconds() for keys in self.layout.all_keys())
+
+    def longest_decision_stream(self) -> int:
+        """Entries of the longest high or low stream (of any shard)."""
+        return max(
+            self.streams.xlen(name)
+            for keys in self.layout.all_keys()
+            for name in (keys.high_stream, keys.low_stream)
+        )
 
     def claimed_by_a_worker(self) -> bool:
         """Whether a screening worker (consumer "host:pid", not the batcher) holds entries."""
