@@ -13,10 +13,12 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from devtools.redis_server import RedisServer, free_port
+from devtools.supervisor import Program
 
 # A cluster node also listens on its port + 10000 (the cluster bus), so its port is at most this.
 BUS_OFFSET = 10_000
@@ -40,8 +42,14 @@ def free_node_port() -> int:
 class ClusterNode(RedisServer):
     """One redis-server in cluster mode (its own nodes.conf in its data directory)."""
 
-    def __init__(self, data_dir: Path, node_timeout_ms: int) -> None:
-        super().__init__(data_dir, port=free_node_port())
+    def __init__(
+        self,
+        data_dir: Path,
+        node_timeout_ms: int,
+        port: int | None = None,
+        appendonly: bool = False,
+    ) -> None:
+        super().__init__(data_dir, port=port or free_node_port(), appendonly=appendonly)
         self.node_timeout_ms = node_timeout_ms
 
     def command(self) -> list[str]:
@@ -65,6 +73,9 @@ class RedisCluster:
         masters: int = 3,
         replicas: int = 0,
         node_timeout_ms: int = 2000,
+        *,
+        first_port: int | None = None,
+        appendonly: bool = False,
     ) -> None:
         cli = shutil.which("redis-cli")
         if cli is None:
@@ -73,7 +84,15 @@ class RedisCluster:
         self.masters = masters
         self.replicas = replicas
         count = masters * (1 + replicas)
-        self.nodes = [ClusterNode(data_dir / f"node{i}", node_timeout_ms) for i in range(count)]
+        self.nodes = [
+            ClusterNode(
+                data_dir / f"node{i}",
+                node_timeout_ms,
+                None if first_port is None else first_port + i,
+                appendonly,
+            )
+            for i in range(count)
+        ]
 
     @property
     def addresses(self) -> str:
@@ -84,6 +103,10 @@ class RedisCluster:
         """Start every node, create the cluster and wait until every slot is served."""
         for node in self.nodes:
             node.start()
+        self.create(timeout_s)
+
+    def create(self, timeout_s: float = 30.0) -> None:
+        """Join the running nodes into a cluster (slots split evenly over the masters)."""
         subprocess.run(
             [
                 self.cli, "--cluster", "create",
@@ -97,6 +120,27 @@ class RedisCluster:
         )  # fmt: skip
         self.wait_healthy(timeout_s)
         self.wait_replicas_synced(timeout_s)
+
+    def programs(self) -> list[Program]:
+        """The nodes as supervised programs (`make run CLUSTER=1`). The last is ready once the
+        cluster serves every slot: created on the first run; on later runs the nodes find
+        each other again through their nodes.conf."""
+        programs = []
+        for i, node in enumerate(self.nodes):
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            last = i == len(self.nodes) - 1
+            ready = self._formed if last else node.answers
+            programs.append(Program(f"redis-cluster-{i}", node.command(), ready=ready))
+        return programs
+
+    def _formed(self) -> bool:
+        """Whether every node answers and the cluster is ok, creating it when no slot is
+        assigned yet."""
+        if not all(node.answers() for node in self.nodes):
+            return False
+        if "cluster_slots_assigned:0" in _cluster_info(self.nodes[0].port):
+            self.create()
+        return self._state_ok(self.nodes[0])
 
     def wait_replicas_synced(self, timeout_s: float = 30.0) -> None:
         """Wait until every live replica has its master's data (a replica that never synced
@@ -130,22 +174,17 @@ class RedisCluster:
     @staticmethod
     def _state_ok(node: ClusterNode) -> bool:
         """Whether one node reports cluster_state:ok."""
-        client = redis.Redis(port=node.port, socket_timeout=1)
         try:
-            info = client.execute_command("CLUSTER", "INFO")
+            return "cluster_state:ok" in _cluster_info(node.port)
         except redis.RedisError:
             return False
-        finally:
-            client.close()
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        return "cluster_state:ok" in text
 
     def flush(self) -> None:
         """Empty every master (replicas follow), keeping the cluster's slots and nodes."""
         for node in self.live_nodes():
             client = redis.Redis(port=node.port, socket_timeout=5)
             try:
-                if client.execute_command("ROLE")[0] == b"master":
+                if client.info("replication")["role"] == "master":
                     client.flushall()
                     client.script_flush()
             finally:
@@ -154,16 +193,14 @@ class RedisCluster:
     def master_of_slot(self, slot: int) -> ClusterNode:
         """The node serving `slot` as master now."""
         for node in self.live_nodes():
-            client = redis.Redis(port=node.port, socket_timeout=1)
             try:
-                for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
-                    if start <= slot <= end:
-                        port = int(master[1])
-                        return next(n for n in self.nodes if n.port == port)
+                ranges = _ask(node.port, "CLUSTER", "SLOTS")
             except redis.RedisError:
                 continue
-            finally:
-                client.close()
+            for start, end, master, *_ in ranges:
+                if start <= slot <= end:
+                    port = int(master[1])
+                    return next(n for n in self.nodes if n.port == port)
         raise LookupError(f"no live node serves slot {slot}")
 
     def wait_failover(self, slot: int, dead: ClusterNode, timeout_s: float = 30.0) -> ClusterNode:
@@ -186,3 +223,18 @@ class RedisCluster:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
+
+
+def _ask(port: int, *command: str) -> Any:
+    """One command to the node on `port`, and its reply."""
+    client = redis.Redis(port=port, socket_timeout=1)
+    try:
+        return client.execute_command(*command)  # type: ignore[no-untyped-call]  # redis-py
+    finally:
+        client.close()
+
+
+def _cluster_info(port: int) -> str:
+    """CLUSTER INFO of the node on `port`."""
+    info = _ask(port, "CLUSTER", "INFO")
+    return info.decode() if isinstance(info, bytes) else str(info)
