@@ -27,6 +27,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="host:port,... of a Redis Cluster for the streams; unset: REDIS_URL alone",
     )
+    redis_cluster_password: str | None = Field(None, description="AUTH of the cluster's nodes")
     ingest_shards: int = Field(8, ge=1, le=1024, description="stream shards on a Redis Cluster")
 
     # HTTP front door

@@ -56,7 +56,7 @@ def archive_report(settings: Settings, ledger: Ledger, lag_s: float) -> bool:
 def main() -> int:
     """Print the ledger (and the archive); 0 when all holds, 1 when not, 2 when unreachable."""
     settings = Settings()
-    client = connect_streams(settings.redis_url, settings.redis_cluster_nodes, 5.0)
+    client = connect_streams(settings, 5.0)
     layout = ShardLayout.from_settings(settings)  # one shard on one Redis; summed on a cluster
     try:
         ledger = ShardedLedger(client, layout).ledger()

@@ -26,7 +26,7 @@ def main() -> int:
     options = parser.parse_args()
     settings = Settings()
     layout = ShardLayout.from_settings(settings)  # one shard on one Redis
-    client = connect_streams(settings.redis_url, settings.redis_cluster_nodes, 5.0)
+    client = connect_streams(settings, 5.0)
     try:
         if options.list:
             reasons: Counter[str] = Counter()

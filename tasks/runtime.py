@@ -20,7 +20,7 @@ from core.keys import Keys
 from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
 from core.stream import ArchiveFeed, LabelStream, ScreeningStream, connect
-from core.stream.connection import Client, connect_cluster
+from core.stream.connection import Client, connect_streams
 from core.stream.shards import ShardedScreening, ShardLayout
 from core.telemetry import StreamSpans
 from tasks.broker import AmqpQueueDepths, QueueDepths, RedisQueueDepths
@@ -49,9 +49,9 @@ class Runtime:
     def stream_client(self) -> Client:
         """Client of what holds the streams: the Redis Cluster of REDIS_CLUSTER_NODES, or the
         Redis of REDIS_URL (which keeps the caches, heartbeats and synchronous replies)."""
-        nodes = self.settings.redis_cluster_nodes
-        timeout = max(self.settings.redis_timeout_s, 5.0)
-        return connect_cluster(nodes, timeout) if nodes else self.client
+        if not self.settings.redis_cluster_nodes:
+            return self.client
+        return connect_streams(self.settings, max(self.settings.redis_timeout_s, 5.0))
 
     @cached_property
     def layout(self) -> ShardLayout:

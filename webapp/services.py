@@ -13,7 +13,7 @@ from core.archive import open_archive
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect
-from core.stream.connection import Client, connect_cluster
+from core.stream.connection import Client, connect_streams
 from core.stream.shards import ShardedEventStream, ShardedScreening, ShardLayout
 from core.telemetry import StreamSpans
 
@@ -37,8 +37,9 @@ class Services:
     @cached_property
     def stream_client(self) -> Client:
         """The client of the streams: the Redis Cluster of REDIS_CLUSTER_NODES, or `client`."""
-        nodes = self.settings.redis_cluster_nodes
-        return connect_cluster(nodes, self.settings.redis_timeout_s) if nodes else self.client
+        if not self.settings.redis_cluster_nodes:
+            return self.client
+        return connect_streams(self.settings, self.settings.redis_timeout_s)
 
     @cached_property
     def sync_redis(self) -> redis.Redis:

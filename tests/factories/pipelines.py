@@ -12,7 +12,7 @@ import redis
 from flask import Flask
 
 from core.stream import ArchiveFeed, Ledger, ScreeningStream
-from core.stream.connection import Client, connect_cluster
+from core.stream.connection import Client, connect_streams
 from core.stream.shards import ShardedScreening, ShardLayout
 from devtools.pipeline import PipelineProcesses
 from devtools.stack import settings_from
@@ -57,9 +57,9 @@ class Pipeline:
         self.settings = settings_from(self.env)
         self.processes = PipelineProcesses(self.env, log_dir)
         self.redis = redis.Redis.from_url(redis_url)
-        nodes = self.settings.redis_cluster_nodes
         # What holds the streams: that Redis, or the Redis Cluster of REDIS_CLUSTER_NODES.
-        self.streams: Client = connect_cluster(nodes, 5.0) if nodes else self.redis
+        clustered = bool(self.settings.redis_cluster_nodes)
+        self.streams: Client = connect_streams(self.settings, 5.0) if clustered else self.redis
         self.layout = ShardLayout.from_settings(self.settings)
         self.screening = ShardedScreening(self.streams, self.layout, self.settings)
         self.stream: ScreeningStream = self.screening.shard(0)
