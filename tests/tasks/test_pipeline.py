@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from tests.factories import (
     AUTH,
     HARMFUL,
     POISON,
+    ROOT,
     SLOW,
     Pipeline,
     assert_each_decided_once,
@@ -111,6 +115,19 @@ def test_a_slow_worker_keeps_its_batch_and_nothing_is_reclaimed_from_it_or_dead_
         stack.processes.stop_all()
 
 
+def run_script(pipeline: Pipeline, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One of the operators' scripts, with the pipeline's environment."""
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=ROOT,
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("pipeline", ["redis", "cluster"], indirect=True)
 def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     pipeline: Pipeline,
 ) -> None:
@@ -124,10 +141,17 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
         "the poison event to be dead-lettered\n" + pipeline.logs(),
     )
     assert_each_decided_once(pipeline, 10, dead=1)
-    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.keys.dlq_stream)
+    [dead] = pipeline.outcome_entries("dlq")
     assert POISON.encode() in dead[b"event"]
     assert b"fault injected" in dead[b"reason"]
     assert int(dead[b"deliveries"]) >= 3
+    # `make ledger` and `make replay-dlq --list` read the same streams (every shard's).
+    ledger = run_script(pipeline, "scripts/ledger.py")
+    assert ledger.returncode == 0, ledger.stderr
+    assert "dead-lettered 1 + in flight 0  ->  balanced" in ledger.stdout
+    assert ledger.stdout.startswith("accepted 10 = ")
+    listed = run_script(pipeline, "scripts/replay_dlq.py", "--list")
+    assert listed.returncode == 0 and "1 dead-lettered event(s)" in listed.stdout, listed.stderr
 
 
 def test_a_dead_lettered_event_is_looked_up_with_its_reason_and_its_text_is_never_logged(
