@@ -73,6 +73,18 @@ def cluster_nodes(redis_cluster: RedisCluster) -> str:
     return redis_cluster.addresses
 
 
+@pytest.fixture()
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A Redis Cluster of the test's own, which it may break: 3 masters with a replica each,
+    failing over within about two seconds."""
+    cluster = RedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def rabbitmq_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
     """One RabbitMQ node for the whole session, started by the first test that needs it."""

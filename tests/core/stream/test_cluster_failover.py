@@ -4,9 +4,6 @@ twice once the clients retry (docs/design.md, "Beyond one Redis")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from redis.crc import key_slot
 
@@ -24,28 +21,17 @@ pytestmark = pytest.mark.slow
 BATCHES, BATCH, KILL_AT = 240, 10, 80
 
 
-@pytest.fixture()
-def replicated(tmp_path: Path) -> Iterator[RedisCluster]:
-    """A cluster of this test's own: 3 masters with a replica each, failing over fast."""
-    cluster = RedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-
-
 def test_a_killed_master_fails_over_and_the_ledger_counts_exactly_what_survived(
-    replicated: RedisCluster,
+    replicated_cluster: RedisCluster,
 ) -> None:
     layout = ShardLayout(Keys(), 8, clustered=True)
-    client = connect_cluster(replicated.addresses.split(","), 2.0)
+    client = connect_cluster(replicated_cluster.addresses.split(","), 2.0)
     front = ShardedEventStream(client, layout)
     sent: list[Event] = []
     answered: dict[str, str] = {}  # event id -> the stream id of its 202
     refused = 0
     slot = key_slot(layout.keys(0).ingest_stream.encode())
-    victim = replicated.master_of_slot(slot)
+    victim = replicated_cluster.master_of_slot(slot)
     for i in range(BATCHES):
         if i == KILL_AT:
             victim.kill()  # SIGKILL: whatever its replica had not received is gone
@@ -56,7 +42,7 @@ def test_a_killed_master_fails_over_and_the_ledger_counts_exactly_what_survived(
         except StoreUnavailable:  # the front door answers 503; the client retries later
             refused += 1
             if refused == 1:  # the load resumes once the replica has taken over
-                assert replicated.wait_failover(slot, victim).port != victim.port
+                assert replicated_cluster.wait_failover(slot, victim).port != victim.port
             continue
         answered.update((e.event_id, r.stream_id) for e, r in zip(batch, results, strict=True))
     assert refused > 0  # the kill hit the load
