@@ -225,3 +225,22 @@ def test_archive_feed_labels_and_rate_limits_work_on_the_cluster(
     assert [label.label for label in found] == ["harmful"]
     limiter = RateLimiter(cluster, rate_per_s=1.0, burst=2)
     assert [limiter.take("default", now_ms=1_000).allowed for _ in range(3)] == [True, True, False]
+
+
+def test_a_script_sent_where_the_slot_no_longer_lives_follows_the_redirect(
+    cluster: ClusterClient, layout: ShardLayout
+) -> None:
+    front = ShardedEventStream(cluster, layout)
+    shard = layout.keys(0)
+    event = make_event()
+    while layout.shard_of("default", event.platform, event.event_id) != 0:
+        event = make_event()
+    front.ingest([make_event() for _ in range(20)], tenant="default")  # connections are warm
+    slot = key_slot(shard.ingest_stream.encode())
+    right = cluster.get_node_from_key(shard.ingest_stream)
+    wrong = next(n for n in cluster.get_primaries() if n.name != right.name)
+    cluster.nodes_manager.slots_cache[slot] = [wrong]  # a slot map from before a reshard
+    [result] = front.ingest([event], tenant="default")  # Redis answers MOVED on the wrong one
+    assert result.status == "accepted"
+    assert cluster.get_node_from_key(shard.ingest_stream).name == right.name
+    assert ShardedLedger(cluster, layout).ledger().accepted == 21
