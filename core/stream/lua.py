@@ -9,27 +9,29 @@ a fifth of the front door's cost per event. A ScriptRunner keeps its own small s
 redis-py connections (so authentication, TLS, database selection and timeouts are redis-py's)
 and uses only their public send/read calls.
 
-On a Redis Cluster the runner sends the script the same way, on its own connections to the
-master the client's slot map names for the keys' slot (Redis refuses keys of several slots
-with CROSSSLOT). Through RedisCluster.evalsha one client queued 1,140 events/s one per call and
-10,100 in batches of 100, on its own connections 1,580 and 14,000 (medians of 5 interleaved
-runs, 3 masters, 8 shards, on a loaded host where one Redis took 2,100 and 24,700). When the
-slot has moved or its master is away (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a refused connection),
-the call goes through redis-py's RedisCluster, which follows redirects, reloads its slot map
-after a failover and retries. Each master keeps its own script cache, so NOSCRIPT there means
-that master has not seen the script yet, and EVAL loads it.
+On a Redis Cluster a ScriptRunner hands every call to a ClusterScript, which sends the script
+the same way, on its own connections to the master the client's slot map names for the keys'
+slot (Redis refuses keys of several slots with CROSSSLOT). Through RedisCluster.evalsha one
+client queued 1,140 events/s one per call and 10,100 in batches of 100, on its own connections
+1,580 and 14,000 (medians of 5 interleaved runs, 3 masters, 8 shards, on a loaded host where
+one Redis took 2,100 and 24,700). When the slot has moved or its master is away (MOVED, ASK,
+TRYAGAIN, CLUSTERDOWN, a refused connection), the call goes through redis-py's RedisCluster,
+which follows redirects, reloads its slot map after a failover and retries. Each master keeps
+its own script cache, so NOSCRIPT there means that master has not seen the script yet, and
+EVAL loads it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import AskError, ClusterDownError, MovedError, NoScriptError, TryAgainError
+from redis.exceptions import AskError, ClusterDownError, NoScriptError, TryAgainError
 
 Arg = str | bytes | int | float
 
@@ -38,17 +40,19 @@ class ScriptRunner:
     """Calls one Lua script (EVALSHA, falling back to EVAL after a script flush or restart)."""
 
     def __init__(self, client: redis.Redis | RedisCluster, source: str, max_idle: int = 64) -> None:
-        self._client = client
+        self._cluster = (
+            ClusterScript(client, source, max_idle) if isinstance(client, RedisCluster) else None
+        )
+        self._pool: Any = None if isinstance(client, RedisCluster) else client.connection_pool
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()  # Redis names scripts by SHA-1
         self._idle: deque[Any] = deque()  # redis-py connections (untyped)
-        self._idle_at: dict[str, deque[Any]] = {}  # on a Redis Cluster: per master, by name
         self._max_idle = max_idle
 
     def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script and return its reply; Redis errors propagate as redis-py's."""
-        if isinstance(self._client, RedisCluster):
-            return self._call_cluster(self._client, keys, args)
+        if self._cluster is not None:
+            return self._cluster(keys, args)
         if self._idle:
             try:
                 return self._call(self._idle.pop(), keys, args)
@@ -56,31 +60,9 @@ class ScriptRunner:
                 # An idle connection may have been closed by a Redis restart; a fresh one
                 # decides. A repeat is harmless: the ingest script answers "duplicate".
                 pass
-        return self._call(self._client.connection_pool.make_connection(), keys, args)
+        return self._call(self._pool.make_connection(), keys, args)
 
-    def _call_cluster(self, cluster: RedisCluster, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """Run the script on the master of its keys' slot, loading it there when it is new."""
-        node = cluster.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
-        master = node.redis_connection if node is not None else None
-        if master is None:  # not connected to that node yet: redis-py's client does it
-            return self._call_routed(cluster, keys, args)
-        idle = self._idle_at.setdefault(node.name, deque())
-        conn = idle.pop() if idle else master.connection_pool.make_connection()
-        try:
-            return self._call(conn, keys, args, idle)
-        except (MovedError, AskError, TryAgainError, ClusterDownError, redis.ConnectionError):
-            return self._call_routed(cluster, keys, args)
-
-    def _call_routed(self, cluster: RedisCluster, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """Run the script through redis-py's cluster client (redirects, failover, retries)."""
-        try:
-            return cluster.evalsha(self._sha, len(keys), *keys, *args)
-        except NoScriptError:  # this master never ran it, or it failed over to a fresh replica
-            return cluster.eval(self._source, len(keys), *keys, *args)
-
-    def _call(
-        self, conn: Any, keys: Sequence[str], args: Sequence[Arg], idle: deque[Any] | None = None
-    ) -> Any:
+    def _call(self, conn: Any, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script on one connection, keeping it only if it is known to be healthy."""
         try:
             conn.connect()  # a no-op on a live connection; (re)connects and authenticates
@@ -89,12 +71,12 @@ class ScriptRunner:
             except NoScriptError:  # the script cache was flushed, or Redis restarted
                 reply = self._roundtrip(conn, "EVAL", self._source, keys, args)
         except redis.ResponseError:
-            self._release(conn, idle)  # an error reply leaves the connection usable
+            self._release(conn)  # an error reply leaves the connection usable
             raise
         except BaseException:
             conn.disconnect()  # the connection's state is unknown: never reuse it
             raise
-        self._release(conn, idle)
+        self._release(conn)
         return reply
 
     @staticmethod
@@ -109,11 +91,77 @@ class ScriptRunner:
         conn.send_packed_command(conn.pack_command(command, script, len(keys), *keys, *args))
         return conn.read_response()
 
-    def _release(self, conn: Any, idle: deque[Any] | None = None) -> None:
-        """Keep the connection for the next call (in `idle`, the one Redis' by default), unless
-        enough are idle already."""
-        kept = self._idle if idle is None else idle
-        if len(kept) < self._max_idle:
-            kept.append(conn)
+    def _release(self, conn: Any) -> None:
+        """Keep the connection for the next call, unless enough are idle already."""
+        if len(self._idle) < self._max_idle:
+            self._idle.append(conn)
         else:
             conn.disconnect()
+
+
+class ClusterScript:
+    """One Lua script on a Redis Cluster: sent to the master of its keys' slot on this object's
+    own connections, through redis-py's cluster client when the slot is elsewhere or away."""
+
+    def __init__(self, cluster: RedisCluster, source: str, max_idle: int = 64) -> None:
+        self._cluster = cluster
+        self._source = source
+        self._sha = hashlib.sha1(source.encode()).hexdigest()
+        self._max_idle = max_idle
+        self._pid = os.getpid()
+        self._idle: dict[str, deque[Any]] = {}  # redis-py connections per master, by name
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run the script and return its reply; Redis errors propagate as redis-py's."""
+        if self._pid != os.getpid():  # a forked child shares no connection of its parent's
+            self._pid, self._idle = os.getpid(), {}
+        node = self._cluster.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
+        master = node.redis_connection if node is not None else None
+        if master is None:  # not connected to that node yet: redis-py's client does it
+            return self._routed(keys, args)
+        idle = self._idle.setdefault(node.name, deque())
+        conn = idle.pop() if idle else master.connection_pool.make_connection()
+        try:
+            return self._call(conn, idle, keys, args)
+        except (AskError, TryAgainError, ClusterDownError, redis.ConnectionError):
+            # MOVED is an AskError: the slot lives elsewhere now (a reshard, a failover).
+            return self._routed(keys, args)
+
+    def _call(self, conn: Any, idle: deque[Any], keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run the script on one connection, keeping it only if it is known to be healthy."""
+        try:
+            conn.connect()
+            try:
+                reply = _send_one(conn, "EVALSHA", self._sha, keys, args)
+            except NoScriptError:  # this master never ran it, or it is a promoted replica
+                reply = _send_one(conn, "EVAL", self._source, keys, args)
+        except redis.ResponseError:
+            self._release(conn, idle)  # an error reply leaves the connection usable
+            raise
+        except BaseException:
+            conn.disconnect()
+            raise
+        self._release(conn, idle)
+        return reply
+
+    def _routed(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run the script through redis-py's cluster client (redirects, failover, retries)."""
+        try:
+            return self._cluster.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self._cluster.eval(self._source, len(keys), *keys, *args)
+
+    def _release(self, conn: Any, idle: deque[Any]) -> None:
+        """Keep the connection for the next call to its master, unless enough are idle."""
+        if len(idle) < self._max_idle:
+            idle.append(conn)
+        else:
+            conn.disconnect()
+
+
+def _send_one(
+    conn: Any, command: str, script: str, keys: Sequence[str], args: Sequence[Arg]
+) -> Any:
+    """Send one EVAL/EVALSHA on a connection and read its reply."""
+    conn.send_packed_command(conn.pack_command(command, script, len(keys), *keys, *args))
+    return conn.read_response()
