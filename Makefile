@@ -28,6 +28,7 @@ export LOAD_API_KEY ?= dev-key
 help:
 	@echo "make run           start Redis, web, beat, workers and Flower locally (Ctrl-C stops all)"
 	@echo "make run RABBITMQ=1  the same with a local RabbitMQ as the Celery broker"
+	@echo "make run CLUSTER=1   the streams on a local 3-master Redis Cluster, RabbitMQ as broker"
 	@echo "make chaos         restart Redis and kill every process kind under load; check it heals"
 	@echo "make demo          send a few hundred labelled events to a running system, show decisions"
 	@echo "make console-shots  a PNG of each console page of a running system, in var/console/"
@@ -75,8 +76,9 @@ tools:
 chromium:
 	@scripts/ensure-tool.sh chromium
 
-run: venv redis postgres index $(if $(RABBITMQ),rabbitmq)
-	$(BIN)/python -m scripts.local_stack --exit-with-parent $(if $(RABBITMQ),--rabbitmq)
+run: venv redis postgres index $(if $(or $(RABBITMQ),$(CLUSTER)),rabbitmq)
+	$(BIN)/python -m scripts.local_stack --exit-with-parent $(if $(RABBITMQ),--rabbitmq) \
+		$(if $(CLUSTER),--cluster)
 
 chaos: venv redis postgres index
 	$(BIN)/python -m scripts.chaos $(CHAOS_ARGS)

@@ -2,14 +2,20 @@
 
 All names derive from three settings: the key prefix (`KEY_PREFIX`), the ingest stream
 (`INGEST_STREAM`) and its consumer group (`CONSUMER_GROUP`). Keys that a Lua script touches
-together are passed to it as KEYS, so the names here are also what a Redis Cluster deployment
-shards on.
+together are passed to it as KEYS. On a Redis Cluster (`REDIS_CLUSTER_NODES`) the stream layer
+is split into `INGEST_SHARDS` shards: `Keys.shard` puts every name of a shard (its ingest
+stream, dedup and decision records, decision and dead-letter streams, counters, user history)
+under the shard's hash tag, so every script runs within one slot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import TYPE_CHECKING, Literal
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -32,6 +38,14 @@ class Keys:
     def from_settings(cls, settings: Settings) -> Keys:
         """The names a deployment configured."""
         return cls(settings.key_prefix, settings.ingest_stream, settings.consumer_group)
+
+    def shard(self, index: int, count: int) -> Keys:
+        """The names of stream shard `index` of `count` on a Redis Cluster: every name under
+        the shard's hash tag, so each script of the shard touches keys of one slot only."""
+        tag = "{" + shard_tag(index, count) + "}"
+        return replace(
+            self, prefix=f"{tag}:{self.prefix}", ingest_stream=f"{tag}:{self.ingest_stream}"
+        )
 
     # ------------------------------------------------------------------ streams
 
@@ -145,3 +159,31 @@ class Keys:
     def embeddings(self, model: str) -> str:
         """Prefix of the cached vectors of one embedding model."""
         return f"{self.prefix}:emb:{model}"
+
+
+# ---------------------------------------------------------------------- Redis Cluster shards
+# Candidate tags tried per shard: with 4096 the nearest lands within a few slots of its target
+# (8 shards: 3 slots at most), far closer than any master's range is wide.
+_TAG_CANDIDATES = 4096
+
+
+@cache
+def shard_tag(index: int, count: int) -> str:
+    """The hash tag of shard `index` of `count`: `s<index>`, or `s<index>.<j>`.
+
+    A master serves a contiguous range of slots (`redis-cli --cluster create` splits the 16384
+    slots into equal ranges), so shards spread evenly over the masters when their slots spread
+    evenly over the slot space: shard k aims at slot (k + 1/2) * 16384 / count, and its tag is
+    the candidate (`s<k>`, then `s<k>.1`, `s<k>.2`, ...) whose CRC16 slot (what CLUSTER KEYSLOT
+    answers) is nearest that target. With 8 shards on 3 masters that is 3 + 3 + 2 shards.
+    """
+    target = (2 * index + 1) * REDIS_CLUSTER_HASH_SLOTS // (2 * count)
+    candidates = [f"s{index}"] + [f"s{index}.{j}" for j in range(1, _TAG_CANDIDATES)]
+    return min(candidates, key=lambda tag: abs(key_slot(tag.encode()) - target))
+
+
+def shard_of(tenant: str, platform: str, event_id: str, count: int) -> int:
+    """The shard of an event identity: a stable hash of (tenant, platform, event id) mod count
+    (the same in every process and release, unlike Python's salted hash())."""
+    identity = f"{tenant}\x00{platform}\x00{event_id}".encode()
+    return int.from_bytes(hashlib.blake2b(identity, digest_size=8).digest(), "big") % count

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     key_prefix: str = Field("events", description="prefix of the dedup, lookup and rate keys")
     consumer_group: str = "screeners"
     dedup_window_s: int = Field(3600, ge=1)
+    redis_cluster_nodes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port,... of a Redis Cluster for the streams; unset: REDIS_URL alone",
+    )
+    redis_cluster_password: str | None = Field(None, description="AUTH of the cluster's nodes")
+    ingest_shards: int = Field(8, ge=1, le=1024, description="stream shards on a Redis Cluster")
 
     # HTTP front door
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -153,13 +159,23 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "redis_cluster_nodes", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
-        """Read API_KEYS as a comma-separated list."""
+        """Read API_KEYS and REDIS_CLUSTER_NODES as comma-separated lists."""
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _check_nodes(cls, nodes: list[str]) -> list[str]:
+        """Each cluster node is host:port."""
+        for node in nodes:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"REDIS_CLUSTER_NODES: {node!r} is not host:port")
+        return nodes
 
     @property
     def effective_api_keys(self) -> list[str]:

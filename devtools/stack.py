@@ -1,6 +1,7 @@
 """The processes of a whole system on one machine, as programs for the supervisor.
 
-Redis (append-only file on, unless REDIS_URL names another one), a RabbitMQ node as the Celery
+Redis (append-only file on, unless REDIS_URL names another one), a 3-master Redis Cluster for
+the streams when asked for one (its data under var/redis-cluster), a RabbitMQ node as the Celery
 broker when asked for one (its data under var/rabbitmq; CELERY_BROKER_URL names another broker
 otherwise, or the broker is that Redis), PostgreSQL for the archive
 (its cluster under var/postgres, migrated once it answers, unless DATABASE_URL names another
@@ -22,6 +23,7 @@ from core.archive.schema import migrate
 from core.settings import Settings
 from devtools.postgres_server import PostgresServer
 from devtools.rabbitmq_server import RabbitServer
+from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 from devtools.supervisor import Program
 from devtools.web_server import gunicorn_argv
@@ -40,6 +42,7 @@ class LocalStack:
     settings: Settings
     redis: RedisServer | None  # None when REDIS_URL names a Redis of someone else's
     rabbitmq: RabbitServer | None  # the local broker node, when one was asked for
+    cluster: RedisCluster | None  # the local Redis Cluster of the streams, when asked for
     postgres: PostgresServer | None  # None when DATABASE_URL names a database elsewhere
     flower_login: str
     flower_login_generated: bool
@@ -75,11 +78,15 @@ def build_stack(
     metrics_port: int = 0,
     postgres_port: int = 0,
     rabbitmq_port: int = 0,
+    *,
+    cluster_port: int = 0,
 ) -> LocalStack:
     """The programs of a local system configured by `environ`; workers serve /metrics from
     `metrics_port` up (the pipeline worker, then each screening worker; 0 turns that off), an
     embedded PostgreSQL listens on `postgres_port` (0: a free port), and a RabbitMQ node on
-    `rabbitmq_port` is the Celery broker (0: none; CELERY_BROKER_URL wins over it)."""
+    `rabbitmq_port` is the Celery broker (0: none; CELERY_BROKER_URL wins over it), and a
+    3-master Redis Cluster on `cluster_port` and the two ports after it holds the streams (0:
+    none; REDIS_CLUSTER_NODES wins over it)."""
     env = dict(environ)
     var = ROOT / settings_from(env).var_dir
     programs: list[Program] = []
@@ -94,6 +101,11 @@ def build_stack(
         server.data_dir.mkdir(parents=True, exist_ok=True)
         env["REDIS_URL"] = server.url
         programs.append(Program("redis-server", server.command(), ready=server.answers))
+    cluster = None
+    if cluster_port and not env.get("REDIS_CLUSTER_NODES"):
+        cluster = RedisCluster(var / "redis-cluster", first_port=cluster_port, appendonly=True)
+        env["REDIS_CLUSTER_NODES"] = cluster.addresses
+        programs += cluster.programs()
     rabbitmq = None
     if rabbitmq_port and not env.get("CELERY_BROKER_URL"):
         rabbitmq = RabbitServer(var / "rabbitmq", port=rabbitmq_port)
@@ -133,6 +145,7 @@ def build_stack(
         settings,
         server,
         rabbitmq,
+        cluster,
         postgres,
         flower_login,
         generated,

@@ -1,7 +1,8 @@
 """`make ledger`: check on a live system that accepted = high + low + dead-lettered + in flight,
 and that the archive holds every outcome.
 
-Reads the counters and the in-flight count in one Redis transaction and prints them; with an
+Reads the counters and the in-flight count in one Redis transaction (per shard on a Redis
+Cluster, summed) and prints them; with an
 archive (DATABASE_URL), also the archived outcomes and the archive lag. Exits 1 when the Redis
 ledger does not balance (an event was lost or decided twice), or when the pipeline and the
 archiver are idle and the archive does not hold exactly the accepted events.
@@ -13,9 +14,10 @@ import sys
 
 from core.archive import ArchiveError, open_archive, totals_by_outcome
 from core.errors import StoreUnavailable
-from core.keys import Keys
 from core.settings import Settings
-from core.stream import ArchiveFeed, Ledger, connect, read_ledger
+from core.stream import ArchiveFeed, Ledger
+from core.stream.connection import connect_streams
+from core.stream.shards import ShardedLedger, ShardLayout
 
 
 def archive_report(settings: Settings, ledger: Ledger, lag_s: float) -> bool:
@@ -54,11 +56,11 @@ def archive_report(settings: Settings, ledger: Ledger, lag_s: float) -> bool:
 def main() -> int:
     """Print the ledger (and the archive); 0 when all holds, 1 when not, 2 when unreachable."""
     settings = Settings()
-    client = connect(settings.redis_url, 5.0)
-    keys = Keys.from_settings(settings)
+    client = connect_streams(settings, 5.0)
+    layout = ShardLayout.from_settings(settings)  # one shard on one Redis; summed on a cluster
     try:
-        ledger = read_ledger(client, keys)
-        lag_s = ArchiveFeed(client, keys).lag_seconds()
+        ledger = ShardedLedger(client, layout).ledger()
+        lag_s = max(ArchiveFeed(client, keys).lag_seconds() for keys in layout.all_keys())
     except StoreUnavailable as exc:
         sys.stderr.write(f"cannot read the ledger from {settings.redis_url}: {exc}\n")
         return 2

@@ -1,6 +1,8 @@
 """`make run`: start the whole system on this machine, in the foreground, and keep it running.
 
 Starts a redis-server (append-only file on, data under var/redis) unless REDIS_URL is set, with
+--cluster a 3-master Redis Cluster holding the streams (data under var/redis-cluster) unless
+REDIS_CLUSTER_NODES is set, and a RabbitMQ node (Celery cannot use a cluster), with
 --rabbitmq a RabbitMQ node as the Celery broker (data under var/rabbitmq) unless
 CELERY_BROKER_URL is set, a PostgreSQL for the archive (data under var/postgres) unless
 DATABASE_URL is set, migrates the archive, then starts the web app under gunicorn, Celery beat,
@@ -29,6 +31,8 @@ LOCAL_REDIS_PORT = int(os.environ.get("LOCAL_REDIS_PORT", "6390"))
 LOCAL_POSTGRES_PORT = int(os.environ.get("LOCAL_POSTGRES_PORT", "6391"))
 # The node also takes the next two ports (Erlang distribution and its port mapper).
 LOCAL_RABBITMQ_PORT = int(os.environ.get("LOCAL_RABBITMQ_PORT", "6392"))
+# The three masters of `make run CLUSTER=1` (each also takes its port + 10000, the cluster bus).
+LOCAL_CLUSTER_PORT = int(os.environ.get("LOCAL_CLUSTER_PORT", "6395"))
 # Worker hosts serve /metrics from here up: the pipeline worker, then each screening worker.
 LOCAL_METRICS_PORT = int(os.environ.get("LOCAL_METRICS_PORT", "9101"))
 
@@ -64,6 +68,13 @@ def say_stores(stack: LocalStack) -> None:
         say(f"redis-server on {stack.redis.url} (append-only file in {stack.redis.data_dir})")
     else:
         say(f"using the Redis at {settings.redis_url}")
+    if stack.cluster is not None:
+        say(
+            f"Redis Cluster of the streams: 3 masters on {stack.cluster.addresses}, "
+            f"{settings.ingest_shards} shards (data in {stack.cluster.nodes[0].data_dir.parent})"
+        )
+    elif settings.redis_cluster_nodes:
+        say(f"streams on the Redis Cluster at {','.join(settings.redis_cluster_nodes)}")
     url = settings.celery_broker_url
     if stack.rabbitmq is not None:
         say(f"Celery broker: RabbitMQ node on 127.0.0.1:{stack.rabbitmq.port} (quorum queues)")
@@ -80,6 +91,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--rabbitmq", action="store_true", help="start a RabbitMQ node as the Celery broker"
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="start a 3-master Redis Cluster for the streams, and RabbitMQ as the broker",
     )
     options = parser.parse_args()
     if options.exit_with_parent:
@@ -99,7 +115,8 @@ def main() -> int:
             LOCAL_REDIS_PORT,
             LOCAL_METRICS_PORT,
             LOCAL_POSTGRES_PORT,
-            LOCAL_RABBITMQ_PORT if options.rabbitmq else 0,
+            LOCAL_RABBITMQ_PORT if options.rabbitmq or options.cluster else 0,
+            cluster_port=LOCAL_CLUSTER_PORT if options.cluster else 0,
         )
     except RuntimeError as exc:  # PostgreSQL's programs missing, or its cluster not made
         say(f"could not start: {exc}")

@@ -12,9 +12,10 @@ import sys
 from collections import Counter
 
 from core.errors import StoreUnavailable
-from core.keys import Keys
 from core.settings import Settings
-from core.stream import DeadLetters, connect, read_ledger
+from core.stream import DeadLetters
+from core.stream.connection import connect_streams
+from core.stream.shards import ShardedLedger, ShardLayout, replay_all
 
 
 def main() -> int:
@@ -24,22 +25,22 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="only list reasons and counts")
     options = parser.parse_args()
     settings = Settings()
-    keys = Keys.from_settings(settings)
-    client = connect(settings.redis_url, 5.0)
-    letters = DeadLetters(client, keys)
+    layout = ShardLayout.from_settings(settings)  # one shard on one Redis
+    client = connect_streams(settings, 5.0)
     try:
         if options.list:
             reasons: Counter[str] = Counter()
-            cursor = "-"
-            while batch := letters.oldest(500, cursor):
-                reasons.update(letter.reason[:120] for letter in batch)
-                cursor = f"({batch[-1].dlq_id}"
+            for keys in layout.all_keys():
+                letters, cursor = DeadLetters(client, keys), "-"
+                while batch := letters.oldest(500, cursor):
+                    reasons.update(letter.reason[:120] for letter in batch)
+                    cursor = f"({batch[-1].dlq_id}"
             for reason, count in reasons.most_common():
                 sys.stdout.write(f"{count:8d}  {reason}\n")
             sys.stdout.write(f"{sum(reasons.values())} dead-lettered event(s)\n")
             return 0
-        replayed = letters.replay(limit=options.limit)
-        ledger = read_ledger(client, keys)
+        replayed = replay_all(client, layout, limit=options.limit)
+        ledger = ShardedLedger(client, layout).ledger()
     except StoreUnavailable as exc:
         sys.stderr.write(f"cannot reach Redis at {settings.redis_url}: {exc}\n")
         return 2

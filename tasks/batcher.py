@@ -6,6 +6,8 @@ queue has room, so the backlog waits in the durable stream rather than in broker
 overlapping ticks are safe: a consumer-group read hands each entry to one reader only.
 `reclaim` takes back entries whose worker died or failed (idle past the timeout) and dispatches
 them again, or dead-letters them after too many deliveries; it also trims acknowledged entries.
+On a Redis Cluster both walk the stream's shards, each read starting one shard further along,
+and a batch holds the entries of one shard (its task names the shard).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import structlog
 
 from core.stream import Entry
+from core.stream.shards import ShardedScreening
 from tasks.app import app
 from tasks.runtime import runtime
 from tasks.screening import screen_batch
@@ -26,7 +29,9 @@ BATCHER = "batcher"
 READ, CLAIM = "XREADGROUP", "XCLAIM"  # how a batch was taken from the consumer group
 
 
-def dispatch(entries: list[Entry], queue: str, operation: str, started_ns: int) -> None:
+def dispatch(
+    entries: list[Entry], queue: str, operation: str, started_ns: int, shard: int = 0
+) -> None:
     """Send one batch to a screening queue, inside the batch's receive span: its stream ids only
     (the worker reads the events from the stream, so the broker never holds their content).
 
@@ -35,8 +40,12 @@ def dispatch(entries: list[Entry], queue: str, operation: str, started_ns: int) 
     """
     current = runtime()
     traceparents = [entry.traceparent for entry in entries]
+    # One Redis: the task as it always was; a cluster: the shard the ids belong to as well.
+    kwargs = {"shard": shard} if current.layout.clustered else {}
     with current.spans.receive(traceparents, operation, started_ns):
-        screen_batch.apply_async(args=[[entry.stream_id for entry in entries]], queue=queue)
+        screen_batch.apply_async(
+            args=[[entry.stream_id for entry in entries]], kwargs=kwargs, queue=queue
+        )
     source = "new" if operation == READ else "reclaimed"
     current.batcher_metrics.dispatched.labels(queue, source).inc(len(entries))
 
@@ -46,8 +55,9 @@ def drain() -> dict[str, Any]:
     """Move new stream entries to screening queues for up to one beat interval."""
     current = runtime()
     settings = current.settings
-    stream, router = current.stream, current.router
-    stream.ensure_group()
+    screening, router = current.screening, current.router
+    for stream in screening.shards:
+        stream.ensure_group()
     deadline = time.monotonic() + settings.drain_interval_s * 0.9
     batches = events = 0
     while time.monotonic() < deadline:
@@ -57,9 +67,9 @@ def drain() -> dict[str, Any]:
             time.sleep(settings.read_block_ms / 1000)
             continue
         started = time.time_ns()
-        entries = stream.read(BATCHER, settings.batch_size, settings.read_block_ms)
+        shard, entries = read_next(screening, settings.batch_size, settings.read_block_ms)
         if entries:
-            dispatch(entries, queue, READ, started)
+            dispatch(entries, queue, READ, started, shard)
             batches += 1
             events += len(entries)
     if batches:
@@ -67,24 +77,38 @@ def drain() -> dict[str, Any]:
     return {"batches": batches, "events": events}
 
 
+def read_next(screening: ShardedScreening, count: int, block_ms: int) -> tuple[int, list[Entry]]:
+    """New entries of the next shard that has some, in turn; only the last shard of the turn
+    waits up to `block_ms` (the only one, on one Redis), so no shard delays the others."""
+    order = screening.turn()
+    for i, shard in enumerate(order):
+        wait = block_ms if i == len(order) - 1 else None
+        entries = screening.shard(shard).read(BATCHER, count, wait)
+        if entries:
+            return shard, entries
+    return order[-1], []
+
+
 @app.task(name="tasks.batcher.reclaim", ignore_result=True)
 def reclaim() -> dict[str, Any]:
     """Dispatch again what dead or failing workers left pending; dead-letter the hopeless."""
     current = runtime()
     settings = current.settings
-    stream, router = current.stream, current.router
-    stream.ensure_group()
-    queue = router.choose()
-    dispatched = dead = 0
-    if queue is not None:
-        started = time.time_ns()
-        found = stream.reclaim(BATCHER, int(settings.reclaim_idle_s * 1000), settings.batch_size)
-        dead = found.dead_lettered
-        if found.entries:
-            dispatch(found.entries, queue, CLAIM, started)
-            dispatched = len(found.entries)
-    trimmed = stream.trim(settings.stream_keep_s)
-    trimmed += sum(stream.trim_decisions(settings.decision_stream_maxlen).values())
+    dispatched = dead = trimmed = 0
+    queue = None
+    for shard, stream in enumerate(current.screening.shards):
+        stream.ensure_group()
+        queue = current.router.choose()
+        if queue is not None:
+            started = time.time_ns()
+            idle_ms = int(settings.reclaim_idle_s * 1000)
+            found = stream.reclaim(BATCHER, idle_ms, settings.batch_size)
+            dead += found.dead_lettered
+            if found.entries:
+                dispatch(found.entries, queue, CLAIM, started, shard)
+                dispatched += len(found.entries)
+        trimmed += stream.trim(settings.stream_keep_s)
+        trimmed += sum(stream.trim_decisions(settings.decision_stream_maxlen).values())
     if dispatched or dead:
         log.info("reclaimed", dispatched=dispatched, dead_lettered=dead, queue=queue)
     return {"dispatched": dispatched, "dead_lettered": dead, "trimmed": trimmed}

@@ -101,7 +101,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
         if PIPELINE_QUEUE in queues:
             collectors.append(PipelineCollector(current))
             if settings.database_url:
-                collectors.append(ArchiveLagCollector(current.archive_feed))
+                collectors.append(ArchiveLagCollector(*current.archive_feeds))
         try:
             serve(settings.worker_metrics_port, settings.worker_metrics_host, collectors)
         except OSError as exc:  # the worker still works; its metrics are missing, and say so

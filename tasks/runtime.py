@@ -20,6 +20,8 @@ from core.keys import Keys
 from core.screening import ScreeningEngine, load_engine
 from core.settings import Settings
 from core.stream import ArchiveFeed, LabelStream, ScreeningStream, connect
+from core.stream.connection import Client, connect_streams
+from core.stream.shards import ShardedScreening, ShardLayout
 from core.telemetry import StreamSpans
 from tasks.broker import AmqpQueueDepths, QueueDepths, RedisQueueDepths
 from tasks.learning import LiveExamples
@@ -44,6 +46,24 @@ class Runtime:
         return connect(self.settings.redis_url, max(self.settings.redis_timeout_s, 5.0))
 
     @cached_property
+    def stream_client(self) -> Client:
+        """Client of what holds the streams: the Redis Cluster of REDIS_CLUSTER_NODES, or the
+        Redis of REDIS_URL (which keeps the caches, heartbeats and synchronous replies)."""
+        if not self.settings.redis_cluster_nodes:
+            return self.client
+        return connect_streams(self.settings, max(self.settings.redis_timeout_s, 5.0))
+
+    @cached_property
+    def layout(self) -> ShardLayout:
+        """How the streams are sharded (one untagged shard on one Redis)."""
+        return ShardLayout.from_settings(self.settings)
+
+    @cached_property
+    def screening(self) -> ShardedScreening:
+        """The consumer side of every shard of the ingest stream."""
+        return ShardedScreening(self.stream_client, self.layout, self.settings)
+
+    @cached_property
     def broker(self) -> QueueDepths:
         """The broker's queue depths: on the streams' Redis unless CELERY_BROKER_URL is set."""
         url = self.settings.celery_broker_url
@@ -58,8 +78,8 @@ class Runtime:
 
     @cached_property
     def stream(self) -> ScreeningStream:
-        """The consumer side of the ingest stream."""
-        return ScreeningStream.from_settings(self.client, self.settings)
+        """The consumer side of the ingest stream (its first shard on a Redis Cluster)."""
+        return self.screening.shard(0)
 
     @cached_property
     def router(self) -> QueueRouter:
@@ -102,13 +122,18 @@ class Runtime:
 
     @cached_property
     def archive_feed(self) -> ArchiveFeed:
-        """The archiver's consumer group on the decision streams."""
-        return ArchiveFeed(self.client, self.keys)
+        """The archiver's consumer group on the decision streams (of the first shard)."""
+        return self.archive_feeds[0]
+
+    @cached_property
+    def archive_feeds(self) -> list[ArchiveFeed]:
+        """The archiver's consumer group on each shard's decision streams."""
+        return [ArchiveFeed(self.stream_client, keys) for keys in self.layout.all_keys()]
 
     @cached_property
     def live_examples(self) -> LiveExamples:
         """Reviews applied to this process's engine."""
-        labels = LabelStream(self.client, self.keys)
+        labels = LabelStream(self.stream_client, self.keys)
         return LiveExamples(labels, self.archive, self.settings.review_propagation_s)
 
     @cached_property

@@ -27,7 +27,7 @@ from core.errors import CoreError
 from core.models import Decision, Event
 from core.screening import ScreenItem, UserHistory
 from core.settings import Settings
-from core.stream import Entry
+from core.stream import Entry, ScreeningStream
 from tasks.app import app
 from tasks.metrics import STAGES
 from tasks.runtime import Runtime, runtime
@@ -85,7 +85,7 @@ def _screen(current: Runtime, items: list[ScreenItem]) -> list[Decision]:
 
 
 @contextmanager
-def held(current: Runtime, stream_ids: list[str]) -> Iterator[None]:
+def held(current: Runtime, stream: ScreeningStream, stream_ids: list[str]) -> Iterator[None]:
     """Keep renewing this worker's claim on a batch while it works on it.
 
     The reclaimer takes back entries idle for RECLAIM_IDLE_S, which must mean that their worker
@@ -99,7 +99,7 @@ def held(current: Runtime, stream_ids: list[str]) -> Iterator[None]:
     def renew() -> None:
         while not stop.wait(every_s):
             try:
-                current.stream.hold(current.consumer_name, stream_ids)
+                stream.hold(current.consumer_name, stream_ids)
             except CoreError as exc:  # Redis away: the next renewal (or the reclaimer) copes
                 log.warning("claim_renewal_failed", error=str(exc), size=len(stream_ids))
 
@@ -140,7 +140,7 @@ def with_history(
     """
     senders = [entry.sender() for entry, _ in read]
     distinct = list(dict.fromkeys(s for s in senders if s is not None))
-    counts = dict(zip(distinct, current.stream.user_history(distinct), strict=True))
+    counts = dict(zip(distinct, current.screening.user_history(distinct), strict=True))
     seen: Counter[tuple[str, str, str]] = Counter()
     out = []
     for (entry, item), sender in zip(read, senders, strict=True):
@@ -154,7 +154,9 @@ def with_history(
     return out
 
 
-def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> tuple[list[bool], int]:
+def _screen_entries(
+    current: Runtime, stream: ScreeningStream, entries: list[Entry], queue: str
+) -> tuple[list[bool], int]:
     """Read, screen and decide entries, isolating the ones that fail; returns, per decided
     entry, whether this call finished it, and how many failed."""
     metrics = current.metrics
@@ -165,7 +167,7 @@ def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> tuple
             good.append((entry, read_entry(entry)))
         except (ValidationError, ValueError) as exc:
             reason = failure_reason(exc)
-            current.stream.record_failure(entry.stream_id, reason)
+            stream.record_failure(entry.stream_id, reason)
             log.warning("entry_unreadable", stream_id=entry.stream_id, error=reason)
     failed = len(entries) - len(good)
     if failed:
@@ -186,10 +188,10 @@ def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> tuple
                 failed += 1
                 metrics.failed(queue, "error")
                 reason = failure_reason(single)
-                current.stream.record_failure(entry.stream_id, reason)
+                stream.record_failure(entry.stream_id, reason)
                 log.warning("event_failed_screening", stream_id=entry.stream_id, error=reason)
         metrics.screened(queue, _stage_seconds(current), decisions)
-    finished = current.stream.decide([entry for entry, _ in decided], decisions)
+    finished = stream.decide([entry for entry, _ in decided], decisions)
     written = [i for i, done in enumerate(finished) if done]
     metrics.decided(
         [decisions[i] for i in written],
@@ -201,9 +203,9 @@ def _screen_entries(current: Runtime, entries: list[Entry], queue: str) -> tuple
 
 
 @app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
-def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
-    """Screen a batch of stream entries, named by their ids; route, store and acknowledge each
-    decision once.
+def screen_batch(stream_ids: list[Any], shard: int | None = None) -> dict[str, int]:
+    """Screen a batch of stream entries, named by their ids (and, on a Redis Cluster, their
+    shard); route, store and acknowledge each decision once.
 
     An entry that cannot be parsed or screened stays pending with its failure recorded, while
     the rest of the batch is decided; the reclaimer retries it and dead-letters it after
@@ -212,13 +214,14 @@ def screen_batch(stream_ids: list[Any]) -> dict[str, int]:
     current = runtime()
     # A task queued by an earlier version carries [stream id, event, ...] per entry.
     ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
-    entries = current.stream.claim(current.consumer_name, ids)
+    stream = current.screening.shard(shard)
+    entries = stream.claim(current.consumer_name, ids)
     traceparents = [entry.traceparent for entry in entries]
     with (
         current.spans.process(traceparents, current.consumer_name),
-        held(current, [entry.stream_id for entry in entries]),
+        held(current, stream, [entry.stream_id for entry in entries]),
     ):
-        finished, failed = _screen_entries(current, entries, _queue(current))
+        finished, failed = _screen_entries(current, stream, entries, _queue(current))
     result = {
         "decided": sum(finished),
         "already_decided": len(ids) - len(entries) + len(finished) - sum(finished),

@@ -1,5 +1,5 @@
-"""Fixtures shared by every test package: a real Redis, a real PostgreSQL and a real RabbitMQ on
-free ports, and recorded spans."""
+"""Fixtures shared by every test package: a real Redis, a real Redis Cluster, a real PostgreSQL
+and a real RabbitMQ on free ports, and recorded spans."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from core.archive import open_archive
 from core.archive.schema import migrate
 from devtools.postgres_server import PostgresServer
 from devtools.rabbitmq_server import RabbitServer
+from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 
 # The shared builders assert too (assert_each_decided_once, Pipeline.post): rewritten like test
@@ -52,6 +53,36 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One 3-master Redis Cluster for the whole session, started by the first test needing it."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture()
+def cluster_nodes(redis_cluster: RedisCluster) -> str:
+    """REDIS_CLUSTER_NODES of the session's cluster, every master emptied before the test."""
+    redis_cluster.flush()
+    return redis_cluster.addresses
+
+
+@pytest.fixture()
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """A Redis Cluster of the test's own, which it may break: 3 masters with a replica each,
+    failing over within about two seconds."""
+    cluster = RedisCluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

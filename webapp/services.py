@@ -12,6 +12,8 @@ from core.admission import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect
+from core.stream.connection import Client, connect_streams
+from core.stream.shards import ShardedEventStream, ShardedScreening, ShardLayout
 from core.telemetry import StreamSpans, records_nothing
 
 if TYPE_CHECKING:
@@ -33,15 +35,26 @@ class Services:
         return connect(self.settings.redis_url, self.settings.redis_timeout_s)
 
     @cached_property
+    def stream_client(self) -> Client:
+        """The client of the streams: the Redis Cluster of REDIS_CLUSTER_NODES, or `client`."""
+        if not self.settings.redis_cluster_nodes:
+            return self.client
+        return connect_streams(self.settings, self.settings.redis_timeout_s)
+
+    @cached_property
     def sync_redis(self) -> redis.Redis:
         """A client for waiting on synchronous screening answers (blocking reads need a longer
         socket timeout than the front door's)."""
         return connect(self.settings.redis_url, self.settings.screen_sync_timeout_s + 5)
 
     @cached_property
-    def stream(self) -> EventStream:
-        """The ingest stream with its dedup records."""
-        return EventStream(self.client, self.keys, self.settings.dedup_window_s)
+    def stream(self) -> EventStream | ShardedEventStream:
+        """The ingest stream with its dedup records (every shard's, on a Redis Cluster)."""
+        window = self.settings.dedup_window_s
+        if self.settings.redis_cluster_nodes:
+            layout = ShardLayout.from_settings(self.settings)
+            return ShardedEventStream(self.stream_client, layout, window)
+        return EventStream(self.client, self.keys, window)
 
     @cached_property
     def spans(self) -> StreamSpans:
@@ -83,11 +96,14 @@ class Services:
         s = self.settings
         if s.rate_limit_per_s <= 0:
             return None
-        return RateLimiter(self.client, s.rate_limit_per_s, s.rate_limit_burst, self.keys)
+        return RateLimiter(self.stream_client, s.rate_limit_per_s, s.rate_limit_burst, self.keys)
 
     @cached_property
-    def consumer(self) -> ScreeningStream:
+    def consumer(self) -> ScreeningStream | ShardedScreening:
         """The consumer side of the stream, for users' live history counters."""
+        if self.settings.redis_cluster_nodes:
+            layout = ShardLayout.from_settings(self.settings)
+            return ShardedScreening(self.stream_client, layout, self.settings)
         return ScreeningStream.from_settings(self.client, self.settings)
 
     @cached_property
@@ -99,4 +115,4 @@ class Services:
     @cached_property
     def labels(self) -> LabelStream:
         """Where reviews are published for the screening workers."""
-        return LabelStream(self.client, self.keys)
+        return LabelStream(self.stream_client, self.keys)

@@ -17,6 +17,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.keys import Keys
+from core.stream.connection import Client
 from core.stream.lua import ScriptRunner
 
 # KEYS[1] = bucket; ARGV = rate per ms, burst, now_ms, cost, tokens the same request already
@@ -58,9 +59,7 @@ class RateDecision:
 class RateLimiter:
     """Token bucket per tenant: `rate_per_s` events per second with bursts up to `burst`."""
 
-    def __init__(
-        self, client: redis.Redis, rate_per_s: float, burst: int, keys: Keys = Keys()
-    ) -> None:
+    def __init__(self, client: Client, rate_per_s: float, burst: int, keys: Keys = Keys()) -> None:
         self.rate_per_s = rate_per_s
         self.rate_per_ms = rate_per_s / 1000.0
         self.burst = burst

@@ -18,6 +18,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.keys import Keys
+from core.stream.connection import Client
 from core.stream.entries import text
 
 Outcome = Literal["high", "low", "dlq"]
@@ -40,7 +41,7 @@ def _ms(entry_id: str) -> int:
 class ArchiveFeed:
     """The archive consumer group on the three outcome streams."""
 
-    def __init__(self, client: redis.Redis, keys: Keys = Keys()) -> None:
+    def __init__(self, client: Client, keys: Keys = Keys()) -> None:
         self.client = client
         self.keys = keys
         self.streams: dict[str, Outcome] = {

@@ -20,6 +20,7 @@ from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.models import Decision
 from core.settings import Settings
+from core.stream.connection import Client
 from core.stream.decisions import encode_dead_letter, encode_record
 from core.stream.entries import Entry, text
 from core.stream.ledger import Ledger, LedgerReader
@@ -121,7 +122,7 @@ class ScreeningStream:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: Keys = Keys(),
         *,
         decision_ttl_s: int = 7 * 24 * 3600,
@@ -137,7 +138,7 @@ class ScreeningStream:
         self._trimmer = StreamTrimmer(client)
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> ScreeningStream:
+    def from_settings(cls, client: Client, settings: Settings) -> ScreeningStream:
         """The stream as configured: names, decision lifetime and delivery limit."""
         return cls(
             client,

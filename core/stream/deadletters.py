@@ -18,6 +18,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.keys import Keys
+from core.stream.connection import Client
 from core.stream.entries import text
 from core.stream.lua import ScriptRunner
 
@@ -90,7 +91,7 @@ class Replayed:
 class DeadLetters:
     """The dead-letter stream of one deployment."""
 
-    def __init__(self, client: redis.Redis, keys: Keys = Keys()) -> None:
+    def __init__(self, client: Client, keys: Keys = Keys()) -> None:
         self.client = client
         self.keys = keys
         self._replay = ScriptRunner(client, _REPLAY_LUA)

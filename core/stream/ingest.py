@@ -14,6 +14,7 @@ import redis
 from core.errors import StoreUnavailable
 from core.keys import Keys
 from core.models import Event, EventState, Platform
+from core.stream.connection import Client
 from core.stream.decisions import decode_record
 from core.stream.entries import text
 from core.stream.ledger import Backlog, LedgerReader
@@ -82,7 +83,7 @@ def content_hash(payload: bytes) -> str:
 class EventStream:
     """The ingest stream and its dedup records in one Redis."""
 
-    def __init__(self, client: redis.Redis, keys: Keys = Keys(), window_s: int = 3600) -> None:
+    def __init__(self, client: Client, keys: Keys = Keys(), window_s: int = 3600) -> None:
         self.client = client
         self.keys = keys
         self.window_s = window_s

@@ -15,6 +15,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.keys import Keys
+from core.stream.connection import Client
 from core.stream.entries import text
 
 # Workers read from where they were, and rebuild from the archive when they start, so the
@@ -35,7 +36,7 @@ class Label:
 class LabelStream:
     """Publish labels, and read those after a position."""
 
-    def __init__(self, client: redis.Redis, keys: Keys = Keys()) -> None:
+    def __init__(self, client: Client, keys: Keys = Keys()) -> None:
         self.client = client
         self.keys = keys
 

@@ -28,6 +28,7 @@ import redis
 
 from core.errors import StoreUnavailable
 from core.keys import OUTCOMES, Keys
+from core.stream.connection import Client
 from core.stream.entries import text
 from core.stream.lua import ScriptRunner
 
@@ -117,7 +118,7 @@ class Backlog:
 class LedgerReader:
     """Reads the ledger and the backlog of one ingest stream, each in one atomic script."""
 
-    def __init__(self, client: redis.Redis, keys: Keys = Keys()) -> None:
+    def __init__(self, client: Client, keys: Keys = Keys()) -> None:
         self.keys = keys
         self._client = client
         self._read = ScriptRunner(client, _LEDGER_LUA)
@@ -156,6 +157,6 @@ class LedgerReader:
         return Backlog(total, by_tenant)
 
 
-def read_ledger(client: redis.Redis, keys: Keys) -> Ledger:
+def read_ledger(client: Client, keys: Keys) -> Ledger:
     """Read every counter and the in-flight count in one atomic step."""
     return LedgerReader(client, keys).ledger()

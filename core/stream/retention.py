@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import redis
 
 from core.errors import StoreUnavailable
+from core.stream.connection import Client
 from core.stream.lua import ScriptRunner
 
 # Entries one trim removes at most: a stream found with millions too many (a first run after an
@@ -82,7 +83,7 @@ class Retention:
 class StreamTrimmer:
     """Trims streams by their retention rules, one atomic script per stream."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Client) -> None:
         self._trim = ScriptRunner(client, _TRIM_LUA)
 
     def trim(self, rule: Retention, older_than_ms: int | None = None) -> int:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 
 from core.errors import StoreUnavailable
 from core.keys import Keys
+from core.stream.connection import Client
 from core.stream.entries import text
 from core.stream.ledger import LedgerReader
 
@@ -56,7 +58,7 @@ def _group(groups: Any, name: str) -> dict[Any, Any] | None:
     return None
 
 
-def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
+def read_status(client: Client, keys: Keys) -> StreamStatus:
     """Read the stream's backlog, pending count, oldest unprocessed entry and DLQ length."""
     try:
         pipe = client.pipeline(transaction=False)
@@ -66,8 +68,13 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
         pipe.xlen(keys.dlq_stream)
         pipe.xlen(keys.high_stream)
         pipe.xlen(keys.low_stream)
-        pipe.info("memory")
-        length, groups, pending, dead, high, low, memory = pipe.execute(raise_on_error=False)
+        if not isinstance(client, RedisCluster):  # a cluster pipeline refuses INFO
+            pipe.info("memory")
+        length, groups, pending, dead, high, low, *more = pipe.execute(raise_on_error=False)
+        if isinstance(client, RedisCluster):
+            memory = _master_memory(client, keys.ingest_stream)
+        else:
+            memory = more[0]
         group = _group(groups, keys.group)
         # The first entry not yet delivered to the group (the whole stream before it exists).
         after = "-" if group is None else f"({text(group['last-delivered-id'])}"
@@ -94,6 +101,16 @@ def read_status(client: redis.Redis, keys: Keys) -> StreamStatus:
         memory_used=0 if isinstance(memory, Exception) else int(memory.get("used_memory", 0)),
         memory_max=0 if isinstance(memory, Exception) else int(memory.get("maxmemory", 0)),
     )
+
+
+def _master_memory(client: RedisCluster, key: str) -> Any:
+    """INFO memory of the master holding `key` (an exception, as a pipeline reports it, when
+    it does not answer)."""
+    try:
+        node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        return client.info("memory", target_nodes=node)
+    except redis.RedisError as exc:
+        return exc
 
 
 def _count(reply: Any) -> int:

@@ -21,10 +21,11 @@ HELP = "Age of the oldest decision (high, low or dead-lettered) not yet archived
 
 
 class ArchiveLagCollector(Collector):
-    """Yields archive_lag_seconds from the archive group on the decision streams."""
+    """Yields archive_lag_seconds from the archive group on the decision streams (of every
+    shard on a Redis Cluster: the oldest of theirs)."""
 
-    def __init__(self, feed: ArchiveFeed) -> None:
-        self.feed = feed
+    def __init__(self, *feeds: ArchiveFeed) -> None:
+        self.feeds = feeds
 
     def describe(self) -> Iterator[Metric]:
         """The family this collector exports (without reading Redis)."""
@@ -33,7 +34,7 @@ class ArchiveLagCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """One gauge, or no sample when Redis does not answer."""
         try:
-            lag: float | None = round(self.feed.lag_seconds(), 3)
+            lag: float | None = round(max(feed.lag_seconds() for feed in self.feeds), 3)
         except (CoreError, redis.RedisError):
             lag = None
         yield GaugeMetricFamily(NAME, HELP, lag)

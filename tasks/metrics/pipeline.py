@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 
 from celeryconfig import queue_names
 from core.errors import CoreError
-from core.stream import Ledger, StreamStatus, read_ledger, read_status
+from core.stream import Ledger, StreamStatus
+from core.stream.shards import read_sharded_status
 from tasks.broker import BrokerUnavailable
 from tasks.routing import is_batch_queue
 from tasks.runtime import Runtime
@@ -43,8 +44,8 @@ class PipelineCollector(Collector):
         """Read Redis once and export what it says; `pipeline_redis_up` 0 when it cannot."""
         current = self.runtime
         try:
-            ledger = read_ledger(current.client, current.keys)
-            status = read_status(current.client, current.keys)
+            ledger = current.screening.ledger()
+            status = read_sharded_status(current.stream_client, current.layout)
             live = current.router.live_workers()
             waiting = self._waiting()
         except (CoreError, redis.RedisError) as exc:

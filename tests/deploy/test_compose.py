@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from core.settings import Settings
 from devtools.web_server import gunicorn_argv
 from tasks.flower import flower_argv
 from tasks.worker import beat_argv, worker_launcher_argv
@@ -27,7 +28,8 @@ SECRETS = {
     "POSTGRES_PASSWORD": "postgres-for-tests",
 }
 SERVICES = {
-    "redis", "rabbitmq", "postgres", "web", "beat", "pipeline", "worker", "worker-gpu", "flower",
+    "redis", "redis-cluster-0", "redis-cluster-1", "redis-cluster-2", "redis-cluster-create",
+    "rabbitmq", "postgres", "web", "beat", "pipeline", "worker", "worker-gpu", "flower",
     "prometheus", "grafana", "jaeger", "locust", "migrate",
 }  # fmt: skip
 APP_SERVICES = {"web", "beat", "pipeline", "worker", "worker-gpu", "flower"}
@@ -52,6 +54,7 @@ def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def resolved() -> dict[str, Any]:
     """The stack as docker-compose resolves it, with every profile on."""
     profiles = ("--profile", "gpu", "--profile", "load", "--profile", "rabbitmq")
+    profiles += ("--profile", "cluster")
     result = compose(*profiles, "config", **SECRETS)
     assert result.returncode == 0, result.stderr
     document: dict[str, Any] = yaml.safe_load(result.stdout)
@@ -148,6 +151,37 @@ def test_celery_uses_the_redis_unless_the_rabbitmq_profile_and_its_broker_url_ar
     assert not rabbitmq.get("ports")  # reached by the app on the compose network only
 
 
+def test_the_streams_stay_on_the_redis_unless_the_cluster_profile_and_its_nodes_are_given() -> None:
+    services = resolved()["services"]
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["REDIS_CLUSTER_NODES"] == "", name
+    assert Settings(redis_cluster_nodes="").redis_cluster_nodes == []  # type: ignore[arg-type]
+    nodes = "redis-cluster-0:6379,redis-cluster-1:6379,redis-cluster-2:6379"
+    result = compose(
+        "--profile", "cluster", "--profile", "rabbitmq", "config",
+        **SECRETS, REDIS_CLUSTER_NODES=nodes, RABBITMQ_PASSWORD="rabbit-for-tests",
+        CELERY_BROKER_URL="amqp://screening:rabbit-for-tests@rabbitmq:5672/",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    switched = yaml.safe_load(result.stdout)
+    for name in APP_SERVICES:
+        env = switched["services"][name]["environment"]
+        settings = Settings(redis_cluster_nodes=env["REDIS_CLUSTER_NODES"])  # type: ignore[arg-type]
+        assert settings.redis_cluster_nodes == nodes.split(","), name
+        assert env["INGEST_SHARDS"] == "8" and env["REDIS_URL"] == "redis://redis:6379/0", name
+    for index in range(3):
+        node = switched["services"][f"redis-cluster-{index}"]
+        assert node["hostname"] == f"redis-cluster-{index}"
+        script = node["command"][-1]
+        assert "--cluster-enabled yes" in script and "--appendonly yes" in script
+        [(source, _)] = [m for m in mounts(node) if m[1] == "/data"]
+        assert source in switched["volumes"] and source == f"redis-cluster-{index}"
+        assert node["healthcheck"]["test"] and not node.get("ports")
+    create = switched["services"]["redis-cluster-create"]
+    assert "--cluster create" in create["command"][-1] and create["restart"] == "on-failure"
+    assert set(create["depends_on"]) == {f"redis-cluster-{i}" for i in range(3)}
+
+
 def test_the_archive_schema_is_migrated_once_before_any_app_process_starts() -> None:
     services = resolved()["services"]
     migrate = services["migrate"]
@@ -162,7 +196,13 @@ def test_the_archive_schema_is_migrated_once_before_any_app_process_starts() -> 
 def test_the_gpu_worker_and_locust_run_only_in_their_profiles() -> None:
     services = resolved()["services"]
     profiled = {name: s["profiles"] for name, s in services.items() if s.get("profiles")}
-    assert profiled == {"worker-gpu": ["gpu"], "locust": ["load"], "rabbitmq": ["rabbitmq"]}
+    cluster = {name: ["cluster"] for name in SERVICES if name.startswith("redis-cluster")}
+    assert profiled == {
+        "worker-gpu": ["gpu"],
+        "locust": ["load"],
+        "rabbitmq": ["rabbitmq"],
+        **cluster,
+    }
     gpu = services["worker-gpu"]
     [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]

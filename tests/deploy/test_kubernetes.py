@@ -22,12 +22,14 @@ import yaml
 
 from celeryconfig import SCREEN_QUEUE_PREFIX, SYNC_QUEUE, is_amqp, queue_names
 from core.settings import Settings
+from core.stream.shards import ShardLayout
 from tasks.flower import flower_argv
 from tasks.worker import beat_argv, worker_command, worker_launcher_argv
 from tests.factories import ROOT, module_form
 
 K8S = ROOT / "deploy" / "k8s"
 RABBITMQ_OVERLAY = ROOT / "deploy" / "k8s-rabbitmq"
+CLUSTER_OVERLAY = ROOT / "deploy" / "k8s-cluster"
 KUBERNETES_VERSION = "1.30.0"
 KEDA_SCHEMA = K8S / "schemas" / "keda-scaledobject-crd.yaml"
 # The metadata each KEDA scaler reads (its reference's parameter lists); a typo in one is
@@ -43,6 +45,11 @@ SCALER_METADATA = {
         "username", "usernameFromEnv", "passwordFromEnv", "stream", "consumerGroup",
         "pendingEntriesCount", "streamLength", "lagCount", "activationLagCount",
         "databaseIndex", "enableTLS", "unsafeSsl",
+    },
+    "redis-cluster-streams": {
+        "addresses", "hosts", "ports", "usernameFromEnv", "passwordFromEnv", "stream",
+        "consumerGroup", "pendingEntriesCount", "streamLength", "lagCount", "activationLagCount",
+        "enableTLS", "unsafeSsl",
     },
     "rabbitmq": {
         "host", "hostFromEnv", "usernameFromEnv", "passwordFromEnv", "protocol", "queueName",
@@ -79,6 +86,12 @@ def kustomized(directory: Path) -> list[dict[str, Any]]:
 def rabbitmq_manifests() -> list[dict[str, Any]]:
     """Every object the RabbitMQ overlay applies."""
     return kustomized(RABBITMQ_OVERLAY)
+
+
+def variant_manifests(variant: str) -> list[dict[str, Any]]:
+    """Every object of one variant: the base (redis), or the rabbitmq or cluster overlay."""
+    overlays = {"rabbitmq": RABBITMQ_OVERLAY, "cluster": CLUSTER_OVERLAY}
+    return manifests() if variant == "redis" else kustomized(overlays[variant])
 
 
 def of_kind(kind: str, objects: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -149,10 +162,10 @@ def test_the_kustomization_lists_every_manifest_and_nothing_missing() -> None:
     assert kustomization["namespace"] == "screening"
 
 
-@pytest.mark.parametrize("variant", ["redis", "rabbitmq"])
+@pytest.mark.parametrize("variant", ["redis", "rabbitmq", "cluster"])
 def test_every_object_validates_strictly_against_its_schema(variant: str) -> None:
     validator = keda_validator()
-    for obj in manifests() if variant == "redis" else rabbitmq_manifests():
+    for obj in variant_manifests(variant):
         name = f"{obj['kind']}/{obj['metadata']['name']}"
         if obj["apiVersion"] == "keda.sh/v1alpha1":
             assert obj["kind"] == "ScaledObject", f"{name}: no schema for this KEDA kind"
@@ -176,9 +189,9 @@ def test_the_kept_scaledobject_schema_is_a_valid_crd_and_rejects_unknown_fields(
     assert list(keda_validator().iter_errors(typo))
 
 
-@pytest.mark.parametrize("variant", ["redis", "rabbitmq"])
+@pytest.mark.parametrize("variant", ["redis", "rabbitmq", "cluster"])
 def test_every_trigger_uses_only_metadata_its_scaler_reads(variant: str) -> None:
-    objects = manifests() if variant == "redis" else rabbitmq_manifests()
+    objects = variant_manifests(variant)
     for name, scaled in of_kind("ScaledObject", objects).items():
         for trigger in scaled["spec"]["triggers"]:
             known = SCALER_METADATA[trigger["type"]]
@@ -233,6 +246,41 @@ def test_the_rabbitmq_variant_brokers_on_rabbitmq_and_scales_every_queue_on_its_
     assert rest == [o for o in kustomized(K8S) if o["kind"] not in ("Secret", "ScaledObject")]
     [base_secret] = [o for o in kustomized(K8S) if o["kind"] == "Secret"]
     assert secret == base_secret["stringData"] | {"CELERY_BROKER_URL": broker}
+
+
+def test_the_cluster_variant_shards_the_streams_and_scales_the_pipeline_on_every_shard() -> None:
+    objects = variant_manifests("cluster")
+    data = of_kind("ConfigMap", objects)["screening-config"]["data"]
+    fields = {k.lower(): v for k, v in data.items() if k.lower() in Settings.model_fields}
+    settings = Settings(**fields)
+    assert len(settings.redis_cluster_nodes) == 3 and settings.ingest_shards == 8
+    layout = ShardLayout.from_settings(settings)
+    scaled = of_kind("ScaledObject", objects)["pipeline"]
+    triggers = scaled["spec"]["triggers"]
+    assert {t["type"] for t in triggers} == {"redis-cluster-streams"}
+    # One trigger per shard, on the stream and group the batcher reads, summed into one target.
+    assert [t["metadata"]["stream"] for t in triggers] == [
+        keys.ingest_stream for keys in layout.all_keys()
+    ]
+    assert {t["metadata"]["consumerGroup"] for t in triggers} == {settings.consumer_group}
+    for trigger in triggers:
+        assert trigger["metadata"]["addresses"] in settings.redis_cluster_nodes
+        assert trigger["metadata"]["passwordFromEnv"] == "REDIS_CLUSTER_PASSWORD"
+    modifiers = scaled["spec"]["advanced"]["scalingModifiers"]
+    assert sorted(modifiers["formula"].split(" + ")) == sorted(t["name"] for t in triggers)
+    [base] = of_kind("ScaledObject")["pipeline"]["spec"]["triggers"]
+    assert modifiers["target"] == base["metadata"]["lagCount"]
+    secret = of_kind("Secret", objects)["screening-secrets"]["stringData"]
+    assert "REDIS_CLUSTER_PASSWORD" in secret and secret["REDIS_URL"].startswith("redis://")
+    assert is_amqp(secret["CELERY_BROKER_URL"])  # kombu cannot broker on a Redis Cluster
+    # Everything else is the RabbitMQ variant's, unchanged.
+    changed = {("ConfigMap", "screening-config"), ("Secret", "screening-secrets")}
+    changed.add(("ScaledObject", "pipeline"))
+
+    def rest(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [o for o in found if (o["kind"], o["metadata"]["name"]) not in changed]
+
+    assert rest(objects) == rest(rabbitmq_manifests())
 
 
 def test_queue_triggers_ask_for_workers_before_the_batcher_holds_batches_back() -> None:

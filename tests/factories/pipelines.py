@@ -1,5 +1,6 @@
 """A test pipeline: real beat and worker processes with one environment, a web app on the same
-Redis, direct views of the streams, and the check that every event was decided once."""
+Redis (and Redis Cluster, for the cluster flavour), direct views of the streams, and the check
+that every event was decided once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 import redis
 from flask import Flask
 
-from core.stream import Ledger, ScreeningStream
+from core.stream import ArchiveFeed, Ledger, ScreeningStream
+from core.stream.connection import Client, connect_streams
+from core.stream.shards import ShardedScreening, ShardLayout
 from devtools.pipeline import PipelineProcesses
 from devtools.stack import settings_from
 from devtools.web_server import GunicornServer
@@ -54,7 +57,12 @@ class Pipeline:
         self.settings = settings_from(self.env)
         self.processes = PipelineProcesses(self.env, log_dir)
         self.redis = redis.Redis.from_url(redis_url)
-        self.stream = ScreeningStream(self.redis)
+        # What holds the streams: that Redis, or the Redis Cluster of REDIS_CLUSTER_NODES.
+        clustered = bool(self.settings.redis_cluster_nodes)
+        self.streams: Client = connect_streams(self.settings, 5.0) if clustered else self.redis
+        self.layout = ShardLayout.from_settings(self.settings)
+        self.screening = ShardedScreening(self.streams, self.layout, self.settings)
+        self.stream: ScreeningStream = self.screening.shard(0)
         self.app: Flask = create_app(self.settings)
         self.client = self.app.test_client()
 
@@ -73,15 +81,49 @@ class Pipeline:
         return results
 
     def ledger(self) -> Ledger:
-        """The outcome ledger now."""
-        return self.stream.ledger()
+        """The outcome ledger now (summed over the shards)."""
+        return self.screening.ledger()
 
     def decided_stream_ids(self) -> list[str]:
-        """Ingest-stream ids of every decision on the high and low streams."""
+        """Ingest-stream ids of every decision on the high and low streams (on a cluster,
+        "shard/id": each shard numbers its entries on its own)."""
         ids = []
-        for name in (self.stream.keys.high_stream, self.stream.keys.low_stream):
-            ids += [fields[b"stream_id"].decode() for _, fields in self.redis.xrange(name)]
+        for shard, keys in enumerate(self.layout.all_keys()):
+            tag = f"{shard}/" if self.layout.clustered else ""
+            for name in (keys.high_stream, keys.low_stream):
+                ids += [tag + f[b"stream_id"].decode() for _, f in self.streams.xrange(name)]
         return ids
+
+    def outcome_entries(self, outcome: str) -> list[dict[bytes, bytes]]:
+        """The fields of every entry of the high, low or dead-letter stream, over the shards."""
+        found = []
+        for keys in self.layout.all_keys():
+            name = {"high": keys.high_stream, "low": keys.low_stream, "dlq": keys.dlq_stream}
+            found += [fields for _, fields in self.streams.xrange(name[outcome])]
+        return found
+
+    def archive_lag(self) -> float:
+        """Seconds the oldest decision not yet archived has waited, over the shards."""
+        return max(ArchiveFeed(self.streams, keys).lag_seconds() for keys in self.layout.all_keys())
+
+    def longest_decision_stream(self) -> int:
+        """Entries of the longest high or low stream (of any shard)."""
+        return max(
+            self.streams.xlen(name)
+            for keys in self.layout.all_keys()
+            for name in (keys.high_stream, keys.low_stream)
+        )
+
+    def claimed_by_a_worker(self) -> bool:
+        """Whether a screening worker (consumer "host:pid", not the batcher) holds entries."""
+        for keys in self.layout.all_keys():
+            try:
+                consumers = self.streams.xinfo_consumers(keys.ingest_stream, keys.group)
+            except redis.ResponseError:  # the batcher has not created the group yet
+                continue
+            if any(b":" in c["name"] and c["pending"] for c in consumers):
+                return True
+        return False
 
     def settled(self, accepted: int) -> bool:
         """Whether all `accepted` events are decided or dead-lettered."""

@@ -10,6 +10,25 @@ import pytest
 from tests.factories import Pipeline
 
 
+def flavour_overrides(request: pytest.FixtureRequest, flavour: str) -> dict[str, str]:
+    """Settings of a test pipeline's flavour: "redis" (everything on the session's Redis),
+    "rabbitmq" (the session's RabbitMQ as the broker) or "cluster" (the streams sharded on the
+    session's Redis Cluster, the broker the RabbitMQ)."""
+    overrides = {}
+    if flavour in ("rabbitmq", "cluster"):
+        overrides["celery_broker_url"] = request.getfixturevalue("rabbitmq_url")
+    if flavour == "cluster":
+        overrides["redis_cluster_nodes"] = request.getfixturevalue("cluster_nodes")
+    return overrides
+
+
+@pytest.fixture()
+def flavour(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The settings of the flavour a test is parametrized with (indirect), for a pipeline the
+    test builds itself; "redis" unless parametrized."""
+    return flavour_overrides(request, getattr(request, "param", "redis"))
+
+
 @pytest.fixture()
 def pipeline(
     request: pytest.FixtureRequest, redis_url: str, pipeline_var: Path, tmp_path: Path
@@ -17,12 +36,10 @@ def pipeline(
     """A pipeline on the session's emptied Redis; start its processes in the test.
 
     Its Celery broker is that Redis, or the session's RabbitMQ for a test parametrized with
-    `@pytest.mark.parametrize("pipeline", ["rabbitmq"], indirect=True)`.
+    `@pytest.mark.parametrize("pipeline", ["rabbitmq"], indirect=True)`; with "cluster" the
+    streams are sharded on the session's Redis Cluster and the broker is the RabbitMQ.
     """
-    broker = getattr(request, "param", "redis")
-    overrides = {}
-    if broker == "rabbitmq":
-        overrides["celery_broker_url"] = request.getfixturevalue("rabbitmq_url")
+    overrides = flavour_overrides(request, getattr(request, "param", "redis"))
     stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", **overrides)
     yield stack
     stack.processes.stop_all()

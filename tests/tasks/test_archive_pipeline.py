@@ -17,7 +17,6 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from core.stream import ArchiveFeed
 from devtools.pipeline import wait_until
 from tasks import archiver
 from tasks import runtime as runtime_module
@@ -39,17 +38,24 @@ def archive_complete(stack: Pipeline, archive: Engine, accepted: int) -> bool:
     return (
         stack.settled(accepted)
         and len(archived_ids(archive)) == accepted
-        and ArchiveFeed(stack.redis).lag_seconds() == 0
+        and stack.archive_lag() == 0
     )
 
 
+@pytest.mark.parametrize("flavour", ["redis", "cluster"], indirect=True)
 def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_batch(
-    redis_url: str, database_url: str, archive: Engine, pipeline_var: Path, tmp_path: Path
+    redis_url: str,
+    *,
+    database_url: str,
+    archive: Engine,
+    pipeline_var: Path,
+    tmp_path: Path,
+    flavour: dict[str, str],
 ) -> None:
     stack = Pipeline(
         redis_url, pipeline_var, tmp_path / "logs", database_url=database_url,
         archive_batch_size=3, archive_interval_s=0.5, reclaim_idle_s=10,
-        decision_stream_maxlen=5,
+        decision_stream_maxlen=5, **flavour,
     )  # fmt: skip
     try:
         stack.start_workers()
@@ -76,9 +82,8 @@ def test_every_outcome_is_archived_once_even_after_the_archiver_is_killed_mid_ba
         assert "archive_lag_seconds 0.0" in stack.processes.metrics("pipeline-2")
         assert ledger.accepted == sum(outcomes.values())
         # Once archived, the decision streams shrink to their retention length by themselves.
-        keys = stack.stream.keys
         wait_until(
-            lambda: max(stack.redis.xlen(keys.high_stream), stack.redis.xlen(keys.low_stream)) <= 5,
+            lambda: stack.longest_decision_stream() <= 5,
             30,
             "decision streams trimmed\n" + stack.logs(),
         )

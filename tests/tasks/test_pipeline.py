@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis
 
 from devtools.pipeline import wait_until
 from devtools.redis_server import RedisServer
@@ -16,6 +18,7 @@ from tests.factories import (
     AUTH,
     HARMFUL,
     POISON,
+    ROOT,
     SLOW,
     Pipeline,
     assert_each_decided_once,
@@ -25,20 +28,12 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.slow
-# The claims that hold whichever broker carries the tasks run on both.
-BROKERS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq"], indirect=True)
+# The claims that hold whichever broker carries the tasks, and whether the streams are on one
+# Redis or sharded on a Redis Cluster (with RabbitMQ as the broker), run on every flavour.
+FLAVOURS = pytest.mark.parametrize("pipeline", ["redis", "rabbitmq", "cluster"], indirect=True)
 
 
-def claimed_by_a_worker(pipeline: Pipeline) -> bool:
-    """Whether a screening worker (consumer "host:pid", not the batcher) holds entries."""
-    try:
-        consumers = pipeline.redis.xinfo_consumers("events:ingest", "screeners")
-    except redis.ResponseError:  # the batcher has not created the group yet
-        return False
-    return any(b":" in c["name"] and c["pending"] for c in consumers)
-
-
-@BROKERS
+@FLAVOURS
 def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_screening_answers(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -61,7 +56,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_scre
             assert decision["route"] == expected, (body["content"], decision)
             assert decision["event_id"] == body["event_id"]
         assert routes == {"high": 20, "low": 20}
-        high = [f[b"event"] for _, f in pipeline.redis.xrange(pipeline.stream.keys.high_stream)]
+        high = [fields[b"event"] for fields in pipeline.outcome_entries("high")]
         assert all(any(text.encode() in raw for text in HARMFUL) for raw in high)
         metrics = pipeline.processes.metrics("pipeline")  # the pipeline worker exports the ledger
         assert 'pipeline_events_total{outcome="accepted"} 40.0' in metrics
@@ -77,7 +72,7 @@ def test_events_posted_over_http_get_decisions_on_the_right_stream_and_sync_scre
         web.stop()
 
 
-@BROKERS
+@FLAVOURS
 def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     pipeline: Pipeline,
 ) -> None:
@@ -86,7 +81,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
     slow[3]["content"] = f"a slow one {SLOW}"
     pipeline.post(slow)
     # Wait until a worker has claimed the slow batch (its entries are pending on its consumer).
-    wait_until(lambda: claimed_by_a_worker(pipeline), 60, "a claim\n" + pipeline.logs())
+    wait_until(pipeline.claimed_by_a_worker, 60, "a claim\n" + pipeline.logs())
     pipeline.processes.signal("cpu", signal.SIGKILL, group=True)
     pipeline.processes.wait("cpu", 10)
     assert pipeline.ledger().in_flight > 0
@@ -120,6 +115,19 @@ def test_a_slow_worker_keeps_its_batch_and_nothing_is_reclaimed_from_it_or_dead_
         stack.processes.stop_all()
 
 
+def run_script(pipeline: Pipeline, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One of the operators' scripts, with the pipeline's environment."""
+    return subprocess.run(
+        [sys.executable, script, *args],
+        cwd=ROOT,
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("pipeline", ["redis", "cluster"], indirect=True)
 def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
     pipeline: Pipeline,
 ) -> None:
@@ -133,10 +141,17 @@ def test_poison_event_goes_to_the_dead_letter_stream_and_its_batch_is_decided(
         "the poison event to be dead-lettered\n" + pipeline.logs(),
     )
     assert_each_decided_once(pipeline, 10, dead=1)
-    [(_, dead)] = pipeline.redis.xrange(pipeline.stream.keys.dlq_stream)
+    [dead] = pipeline.outcome_entries("dlq")
     assert POISON.encode() in dead[b"event"]
     assert b"fault injected" in dead[b"reason"]
     assert int(dead[b"deliveries"]) >= 3
+    # `make ledger` and `make replay-dlq --list` read the same streams (every shard's).
+    ledger = run_script(pipeline, "scripts/ledger.py")
+    assert ledger.returncode == 0, ledger.stderr
+    assert "dead-lettered 1 + in flight 0  ->  balanced" in ledger.stdout
+    assert ledger.stdout.startswith("accepted 10 = ")
+    listed = run_script(pipeline, "scripts/replay_dlq.py", "--list")
+    assert listed.returncode == 0 and "1 dead-lettered event(s)" in listed.stdout, listed.stderr
 
 
 def test_a_dead_lettered_event_is_looked_up_with_its_reason_and_its_text_is_never_logged(
@@ -200,7 +215,7 @@ def test_sigterm_lets_a_worker_finish_its_batch(pipeline: Pipeline) -> None:
     batch = mixed_events(10, "term")
     batch[0]["content"] = f"slow to screen {SLOW}"
     pipeline.post(batch)
-    wait_until(lambda: claimed_by_a_worker(pipeline), 60, "a claim\n" + pipeline.logs())
+    wait_until(pipeline.claimed_by_a_worker, 60, "a claim\n" + pipeline.logs())
     pipeline.processes.signal("cpu", signal.SIGTERM)
     assert pipeline.processes.wait("cpu", 60) == 0  # warm shutdown: the batch finishes first
     assert pipeline.ledger().in_flight == 0 or "batch_screened" in pipeline.processes.log("cpu")
