@@ -100,13 +100,13 @@ bench: bench-ingest bench-screen bench-e2e bench-archive bench-console
 
 bench-ingest: venv redis
 	@scripts/ensure-tool.sh wrk
-	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+	$(BIN)/python -m bench.ingest $(if $(CLUSTER),--cluster) $(BENCH_ARGS)
 
 bench-screen: venv redis index
 	$(BIN)/python -m bench.screen $(BENCH_ARGS)
 
 bench-e2e: venv redis index
-	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
+	$(BIN)/python -m bench.e2e $(if $(CLUSTER),--cluster) $(BENCH_ARGS)
 
 # Not part of `make bench`: its build of every index type at scale takes many minutes.
 bench-index: venv index

@@ -6,7 +6,9 @@ first ingestion to last decision of a backlog of events sent over HTTP (web, Red
 pipeline worker and one CPU worker all share the machine); (3) latency from ingestion to
 decision (`screened_at - ingested_at` of each decision) at half that rate. With `--archive`
 the stack also runs a PostgreSQL and the archiver, as `make run` does: compare its figures with a
-run without to see what archiving costs the pipeline.
+run without to see what archiving costs the pipeline. With `--cluster` (`make bench-e2e
+CLUSTER=1`) the same phases run again with the streams on a local 3-master Redis Cluster
+(`REDIS_CLUSTER_NODES`, `INGEST_SHARDS` shards), reported next to the single-Redis run.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ from core.logs import configure_logging
 from core.screening.engine import ScreenItem, load_engine
 from core.screening.reference.dataset import DEFAULT_REFERENCE_PATH, ReferenceSet
 from core.settings import Settings
-from core.stream import ArchiveFeed, ScreeningStream, connect
+from core.stream import ArchiveFeed, connect
+from core.stream.connection import connect_streams
+from core.stream.shards import ShardedScreening, ShardLayout
 from devtools.pipeline import PipelineProcesses, wait_until
 from devtools.postgres_server import PostgresServer
+from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
 
@@ -73,12 +78,13 @@ def engine_rate(settings: Settings, client: redis.Redis, texts: list[str], batch
     return len(texts) / (time.perf_counter() - started)
 
 
-def decided(stream: ScreeningStream) -> list[dict[str, Any]]:
-    """Every decision on the high and low streams."""
+def decided(stream: ShardedScreening) -> list[dict[str, Any]]:
+    """Every decision on the high and low streams (of every shard)."""
     out = []
-    for name in (stream.keys.high_stream, stream.keys.low_stream):
-        entries: Any = stream.client.xrange(name)
-        out += [orjson.loads(fields[b"decision"]) for _, fields in entries]
+    for shard in stream.shards:
+        for name in (shard.keys.high_stream, shard.keys.low_stream):
+            entries: Any = shard.client.xrange(name)
+            out += [orjson.loads(fields[b"decision"]) for _, fields in entries]
     return out
 
 
@@ -104,7 +110,7 @@ def post(web: GunicornServer, events: list[dict[str, Any]]) -> None:
 
 
 def max_phase(
-    web: GunicornServer, stream: ScreeningStream, events: list[dict[str, Any]], limit_s: float
+    web: GunicornServer, stream: ShardedScreening, events: list[dict[str, Any]], limit_s: float
 ) -> dict[str, Any]:
     """Send a backlog at once; the sustained rate is events over first send to last decision."""
     started = time.time()
@@ -121,7 +127,7 @@ def max_phase(
 
 
 def paced_phase(
-    web: GunicornServer, stream: ScreeningStream, events: list[dict[str, Any]], rate: float
+    web: GunicornServer, stream: ShardedScreening, events: list[dict[str, Any]], rate: float
 ) -> dict[str, Any]:
     """Offer events at `rate` per second in small batches; latency of each decision."""
     chunk = max(10, int(rate / 100))  # about 100 requests a second, whatever the rate
@@ -152,9 +158,9 @@ def start_archive(work: Path, env: dict[str, str]) -> PostgresServer:
     return database
 
 
-def archived_totals(database: PostgresServer, client: redis.Redis) -> dict[str, int]:
-    """The archive's outcomes once the archiver has caught up."""
-    wait_until(lambda: ArchiveFeed(client).lag_seconds() == 0, 300, "the archive")
+def archived_totals(database: PostgresServer, feeds: list[ArchiveFeed]) -> dict[str, int]:
+    """The archive's outcomes once the archiver has caught up on every shard's feed."""
+    wait_until(lambda: all(feed.lag_seconds() == 0 for feed in feeds), 300, "the archive")
     engine = open_archive(database.url)
     try:
         return totals_by_outcome(engine)
@@ -173,6 +179,10 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument(
         "--archive", action="store_true", help="run PostgreSQL and the archiver as well"
     )
+    parser.add_argument(
+        "--cluster", action="store_true", help="run again with the streams on a Redis Cluster"
+    )
+    parser.add_argument("--shards", type=int, default=8, help="with --cluster: INGEST_SHARDS")
     return parser.parse_args()
 
 
@@ -182,10 +192,53 @@ def main() -> None:
     configure_logging("WARNING")
     work = OUT / "e2e"
     shutil.rmtree(work, ignore_errors=True)
+    device = "cpu" if options.gpu is None else "cuda"
+    report: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "device": device,
+        "batch_size": options.batch_size,
+        "archive": options.archive,
+    }
+    report.update(run_stack(options, work, device, rate=None, shards=0))
+    if options.cluster:
+        on_cluster = run_stack(
+            options, work / "cluster", device, report["engine_events_per_s"], options.shards
+        )
+        on_cluster["masters"], on_cluster["shards"] = 3, options.shards
+        on_cluster["cluster_over_single"] = round(
+            on_cluster["pipeline_max_events_per_s"] / report["pipeline_max_events_per_s"], 3
+        )
+        report["cluster"] = on_cluster
+    save("e2e-archive" if options.archive else "e2e", report, OUT)
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    sys.stdout.write("targets: pipeline_over_engine >= 0.9, p50 <= 100 ms, p99 <= 500 ms\n")
+
+
+def load_phases(
+    web: GunicornServer, stream: ShardedScreening, rate: float, seconds: float
+) -> dict[str, Any]:
+    """The sustained maximum from a backlog of `rate` x `seconds` events, then latency at half
+    that rate."""
+    backlog = int(rate * seconds)
+    flat = max_phase(web, stream, as_events(texts_for(backlog, 2000), "max"), seconds * 10)
+    sustained = flat.pop("events_per_s")
+    paced = as_events(texts_for(int(sustained / 2 * seconds), 2000 + backlog), "half")
+    return {
+        "pipeline_max_events_per_s": round(sustained, 1),
+        "pipeline_over_engine": round(sustained / rate, 3),
+        "max_phase": flat,
+        "half_rate": paced_phase(web, stream, paced, sustained / 2),
+    }
+
+
+def run_stack(
+    options: argparse.Namespace, work: Path, device: str, rate: float | None, shards: int
+) -> dict[str, Any]:
+    """The stack's phases on one Redis (`shards` 0) or with the streams on a 3-master cluster;
+    the engine alone is measured first unless its `rate` is given."""
     store = RedisServer(work / "redis", appendonly=True, appendfsync="everysec")
     store.start()
     client = connect(store.url, 5.0)
-    device = "cpu" if options.gpu is None else "cuda"
     env = {
         "REDIS_URL": store.url,
         "API_KEYS": KEY,
@@ -195,42 +248,42 @@ def main() -> None:
         "GPU_QUEUES": "0" if options.gpu is None else str(options.gpu + 1),
         "EMBED_DEVICE": device,
     }
-    report: dict[str, Any] = {
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
-        "device": device,
-        "batch_size": options.batch_size,
-        "archive": options.archive,
-    }
+    cluster = RedisCluster(work / "cluster", masters=3) if shards else None
+    if cluster is not None:
+        cluster.start()
+        env["REDIS_CLUSTER_NODES"], env["INGEST_SHARDS"] = cluster.addresses, str(shards)
+    report: dict[str, Any] = {}
     database = start_archive(work, env) if options.archive else None
     processes = PipelineProcesses(env, work / "logs")
     web = GunicornServer(store.url, work / "web", **env)
+    nodes = cluster.addresses.split(",") if cluster is not None else []
+    settings = Settings(
+        redis_url=store.url,
+        embed_device=device,
+        redis_cluster_nodes=nodes,
+        ingest_shards=shards or 1,
+    )
+    streams = connect_streams(settings, 5.0)
+    layout = ShardLayout.from_settings(settings)
     try:
-        settings = Settings(redis_url=store.url, embed_device=device)
-        rate = engine_rate(
-            settings, client, texts_for(options.batch_size * 10, 0), options.batch_size
-        )
-        report["engine_events_per_s"] = round(rate, 1)
+        if rate is None:
+            rate = engine_rate(
+                settings, client, texts_for(options.batch_size * 10, 0), options.batch_size
+            )
+            report["engine_events_per_s"] = round(rate, 1)
         web.start()
         processes.start_beat()
         processes.start_worker("pipeline", ["--pipeline"])
         role = ["--cpu"] if options.gpu is None else ["--gpu", str(options.gpu)]
         processes.start_worker("screening", role)
-        stream = ScreeningStream(client)
+        stream = ShardedScreening(streams, layout, settings)
         post(web, as_events(texts_for(20, 1000), "warm"))
         wait_until(lambda: stream.ledger().high + stream.ledger().low == 20, 300, "warm-up")
-        backlog = int(rate * options.seconds)
-        flat = max_phase(
-            web, stream, as_events(texts_for(backlog, 2000), "max"), options.seconds * 10
-        )
-        sustained = flat.pop("events_per_s")
-        report["pipeline_max_events_per_s"] = round(sustained, 1)
-        report["pipeline_over_engine"] = round(sustained / rate, 3)
-        report["max_phase"] = flat
-        paced = as_events(texts_for(int(sustained / 2 * options.seconds), 2000 + backlog), "half")
-        report["half_rate"] = paced_phase(web, stream, paced, sustained / 2)
+        report.update(load_phases(web, stream, rate, options.seconds))
         ledger = stream.ledger()
         if database is not None:
-            report["archived"] = archived_totals(database, client)
+            feeds = [ArchiveFeed(streams, keys) for keys in layout.all_keys()]
+            report["archived"] = archived_totals(database, feeds)
         report["ledger"] = {
             "accepted": ledger.accepted,
             "decided": ledger.high + ledger.low,
@@ -241,12 +294,13 @@ def main() -> None:
         processes.stop_all()
         web.stop()
         client.close()
+        streams.close()
         store.stop()
+        if cluster is not None:
+            cluster.stop()
         if database is not None:
             database.stop()
-    save("e2e-archive" if options.archive else "e2e", report, OUT)
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    sys.stdout.write("targets: pipeline_over_engine >= 0.9, p50 <= 100 ms, p99 <= 500 ms\n")
+    return report
 
 
 if __name__ == "__main__":

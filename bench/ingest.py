@@ -5,6 +5,10 @@
 the same payload (the Redis ceiling). Each HTTP case is run flat out, then at half its maximum
 rate for latency. All processes share this machine's cores, so every rate is reported with the
 CPU each party used.
+
+With `--cluster` (`make bench-ingest CLUSTER=1`) the run adds (b) and (c) again with the streams
+on a local 3-master Redis Cluster (`REDIS_CLUSTER_NODES`, `INGEST_SHARDS` shards), each against
+the single-Redis figure of the same run, with the CPU of every master summed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import redis
 from bench.loadgen import SAMPLE_TEXTS, LoadResult, run_wrk
 from bench.report import save
 from core.stream import connect
+from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
 
@@ -54,11 +59,11 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def gunicorn(redis_url: str, app: str, work: Path) -> Iterator[GunicornServer]:
+def gunicorn(redis_url: str, app: str, work: Path, **env: str) -> Iterator[GunicornServer]:
     """A gunicorn server with the project's settings, logging to a file, for one case."""
     work.mkdir(parents=True, exist_ok=True)
     server = GunicornServer(
-        redis_url, work, app=app, API_KEYS="bench-key", BACKLOG_MAX="1000000000"
+        redis_url, work, app=app, API_KEYS="bench-key", BACKLOG_MAX="1000000000", **env
     )
     server.start()
     try:
@@ -68,7 +73,7 @@ def gunicorn(redis_url: str, app: str, work: Path) -> Iterator[GunicornServer]:
 
 
 def measure_http(
-    server: GunicornServer, redis_pid: int, path: str, seconds: float, batch: int = 0
+    server: GunicornServer, redis_pids: list[int], path: str, seconds: float, batch: int = 0
 ) -> dict[str, Any]:
     """Run one HTTP case flat out, then paced at half that rate; return both with CPU shares."""
     pids = [server.process.pid, *server.worker_pids()] if server.process else []
@@ -76,11 +81,11 @@ def measure_http(
     connections = 16 if batch else 64
     # Warm-up: connections, code paths, the Lua script cache.
     run_wrk(server.url, path, seconds=1, connections=connections, batch=batch, run_id="warm")
-    web_before, redis_before = cpu_seconds(pids), cpu_seconds([redis_pid])
+    web_before, redis_before = cpu_seconds(pids), cpu_seconds(redis_pids)
     flat = run_wrk(
         server.url, path, seconds=seconds, connections=connections, batch=batch, run_id="max"
     )
-    web_cpu, redis_cpu = cpu_seconds(pids) - web_before, cpu_seconds([redis_pid]) - redis_before
+    web_cpu, redis_cpu = cpu_seconds(pids) - web_before, cpu_seconds(redis_pids) - redis_before
     half_rate = flat.rate / 2
     paced_connections = 8 if batch else 32
     interval_ms = max(1, round(paced_connections / half_rate * 1000))
@@ -115,6 +120,11 @@ def _summary(
     if web_cpu is not None and redis_cpu is not None:
         summary["web_cpu_share"] = round(web_cpu / (result.seconds * cores), 3)
         summary["redis_cpu_share"] = round(redis_cpu / (result.seconds * cores), 3)
+        # CPU per event is what the capacity model (docs/benchmarks.md) scales from: unlike a
+        # rate, it does not move with whatever else shares the host's cores.
+        events = max(result.rate * per_request * result.seconds, 1.0)
+        summary["web_cpu_us_per_event"] = round(web_cpu / events * 1e6, 1)
+        summary["redis_cpu_us_per_event"] = round(redis_cpu / events * 1e6, 1)
     return summary
 
 
@@ -143,10 +153,31 @@ def measure_raw_xadd(client: redis.Redis, seconds: float) -> dict[str, Any]:
     return {"events_per_s": round(sent / elapsed, 1)}
 
 
+def measure_cluster(redis_url: str, work: Path, seconds: float, shards: int) -> dict[str, Any]:
+    """(b) and (c) again with the streams on a local 3-master Redis Cluster."""
+    cluster = RedisCluster(work / "cluster", masters=3)
+    cluster.start()
+    try:
+        pids = [node.process.pid for node in cluster.nodes if node.process is not None]
+        env = {"REDIS_CLUSTER_NODES": cluster.addresses, "INGEST_SHARDS": str(shards)}
+        with gunicorn(redis_url, "webapp.wsgi:app", work / "cluster-app", **env) as server:
+            single = measure_http(server, pids, "/v1/events", seconds)
+            cluster.flush()
+            batch = measure_http(server, pids, "/v1/events/batch", seconds, batch=500)
+    finally:
+        cluster.stop()
+        shutil.rmtree(work / "cluster", ignore_errors=True)
+    return {"masters": 3, "shards": shards, "b_single": single, "c_batch": batch}
+
+
 def main() -> None:
     """Run the four cases and print/write the report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measured run")
+    parser.add_argument(
+        "--cluster", action="store_true", help="also (b) and (c) on a local 3-master Redis Cluster"
+    )
+    parser.add_argument("--shards", type=int, default=8, help="with --cluster: INGEST_SHARDS")
     options = parser.parse_args()
     shutil.rmtree(OUT / "ingest", ignore_errors=True)
     work = OUT / "ingest"
@@ -164,17 +195,20 @@ def main() -> None:
         report["d_raw_xadd"] = measure_raw_xadd(client, options.seconds)
         with gunicorn(store.url, "bench.bare_app:app", work / "bare") as server:
             report["a_bare_flask"] = measure_http(
-                server, store.process.pid, "/v1/events", options.seconds
+                server, [store.process.pid], "/v1/events", options.seconds
             )
         client.flushall()
         with gunicorn(store.url, "webapp.wsgi:app", work / "app") as server:
             report["b_single"] = measure_http(
-                server, store.process.pid, "/v1/events", options.seconds
+                server, [store.process.pid], "/v1/events", options.seconds
             )
             client.flushall()
             report["c_batch"] = measure_http(
-                server, store.process.pid, "/v1/events/batch", options.seconds, batch=500
+                server, [store.process.pid], "/v1/events/batch", options.seconds, batch=500
             )
+        if options.cluster:
+            client.flushall()
+            report["cluster"] = measure_cluster(store.url, work, options.seconds, options.shards)
     finally:
         client.close()
         store.stop()
@@ -184,6 +218,14 @@ def main() -> None:
         "b_over_a": round(b["max"]["requests_per_s"] / a["max"]["requests_per_s"], 3),
         "c_over_d": round(c["max"]["events_per_s"] / d["events_per_s"], 3),
     }
+    if "cluster" in report:
+        on_cluster = report["cluster"]
+        report["ratios"]["cluster_b_over_b"] = round(
+            on_cluster["b_single"]["max"]["requests_per_s"] / b["max"]["requests_per_s"], 3
+        )
+        report["ratios"]["cluster_c_over_c"] = round(
+            on_cluster["c_batch"]["max"]["events_per_s"] / c["max"]["events_per_s"], 3
+        )
     save("ingest", report, OUT)
     print_report(report)
 
@@ -193,14 +235,17 @@ def print_report(report: dict[str, Any]) -> None:
     lines = [f"machine: {report['machine']}, {report['seconds_per_run']} s per run", ""]
     columns = [("req/s", 10), ("events/s", 11), ("p50 ms", 8), ("p99 ms", 8), ("errors", 7)]
     columns += [("web cpu", 8), ("redis", 7), ("wrk cpu", 8)]
+    columns += [("web µs/ev", 10), ("redis µs/ev", 12)]
     lines.append(f"{'case':<28}" + "".join(f"{name:>{width}}" for name, width in columns))
-    names = {
-        "a_bare_flask": "(a) bare Flask ceiling",
-        "b_single": "(b) POST /v1/events",
-        "c_batch": "(c) batch of 500",
-    }
-    for key, name in names.items():
-        case = report[key]
+    cases = [
+        ("(a) bare Flask ceiling", report["a_bare_flask"]),
+        ("(b) POST /v1/events", report["b_single"]),
+        ("(c) batch of 500", report["c_batch"]),
+    ]
+    if "cluster" in report:
+        cases.append(("(b) on cluster", report["cluster"]["b_single"]))
+        cases.append(("(c) on cluster", report["cluster"]["c_batch"]))
+    for name, case in cases:
         for load in ("max", "half"):
             row = case[load]
             label = f"{name} {'max' if load == 'max' else '@half'}"
@@ -208,6 +253,8 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{label:<28}{row['requests_per_s']:>10}{row['events_per_s']:>11}{row['p50_ms']:>8}"
                 f"{row['p99_ms']:>8}{row['errors']:>7}{row.get('web_cpu_share', ''):>8}"
                 f"{row.get('redis_cpu_share', ''):>7}{row['loadgen_cpu_share']:>8}"
+                f"{row.get('web_cpu_us_per_event', ''):>10}"
+                f"{row.get('redis_cpu_us_per_event', ''):>12}"
             )
     lines.append(
         f"{'(d) raw pipelined XADD':<28}{'':>10}{report['d_raw_xadd']['events_per_s']:>11}"
@@ -216,6 +263,12 @@ def print_report(report: dict[str, Any]) -> None:
     ratios = report["ratios"]
     lines.append(f"(b)/(a) = {ratios['b_over_a']}   target >= 0.75")
     lines.append(f"(c)/(d) = {ratios['c_over_d']}   target >= 0.85")
+    if "cluster" in report:
+        lines.append(
+            f"on {report['cluster']['masters']} masters, {report['cluster']['shards']} shards: "
+            f"(b) {ratios['cluster_b_over_b']} and (c) {ratios['cluster_c_over_c']} "
+            "of one Redis"
+        )
     for key in ("b_single", "c_batch"):
         lines.append(f"{key} worker RSS MB: {report[key]['worker_rss_mb']}   target <= 90")
     lines.append(f"written to {OUT / 'ingest.json'}")
