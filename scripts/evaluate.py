@@ -6,6 +6,9 @@
                                                runtime examples per label) per source left out
     make eval EVAL_ARGS=--functional-only      only the functional suite (minutes): the shipped
                                                engine on the suite's test templates
+    make eval EVAL_ARGS="--loso-only --rows 1500"  only leave-one-source-out (at most 1500 rows
+                                               tested per source) and obfuscation: the quick
+                                               check of a recipe change
     make eval EVAL_ARGS="--sources a,b"        few-shot curves of the shipped engine on sources
                                                it never trained on: K per label and moderator
                                                reviews of flagged rows (--rows caps each source)
@@ -40,11 +43,13 @@ import numpy as np
 from core.logs import configure_logging
 from core.models import Category
 from core.quality import crossval, fewshot, functional, obfuscation, targets
+from core.quality.corpus import Corpus
 from core.quality.evaluation import (
     LabelledTexts,
     binary_metrics,
     format_table,
     peer_predictions,
+    pooled_categories,
     read_labelled_csv,
     read_shared_sources,
     report,
@@ -229,32 +234,105 @@ def compare_index_types(
     return result
 
 
+def load_corpus(settings: Settings, shared: Path) -> Corpus:
+    """Every shared source and the suite's training frames, embedded (cached) and prepared."""
+    corpus = Corpus.load(
+        read_shared_sources(shared),
+        set(ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH).sources),
+        embedder=configured_embedder(settings),
+        rules=RuleFile(settings.rules_path or DEFAULT_RULES_PATH),
+        scoring=ScoringConfig.load(settings.scoring_path or DEFAULT_SCORING_PATH),
+        profanity=ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH).profanity,
+        cache_dir=settings.var_dir / "eval",
+    )
+    say(
+        f"{len(corpus.data)} labelled texts from {len(set(corpus.data.sources))} sources; trained"
+        f" on {sorted(corpus.trainable | corpus.augmentation)}; model {corpus.lookup.name};"
+        f" scoring {corpus.scoring.version}"
+    )
+    return corpus
+
+
+def leave_one_source_out(
+    corpus: Corpus, curve: bool, rows: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each source left out in turn (at most `rows` of its rows tested): reports and curves."""
+    loso: dict[str, Any] = {}
+    curves: dict[str, Any] = {}
+    for fold in crossval.leave_one_source_out(corpus.data, corpus.trainable, corpus.augmentation):
+        engine = corpus.engine(fold)
+        fold_test = corpus.data.select(fold.test)
+        if rows:
+            fold_test = sampled(fold_test, rows)
+        analysis = crossval.analyse_all(engine, fold_test.texts)
+        predicted = crossval.categories(engine, analysis)
+        peer = peer_predictions(fold_test.texts)
+        loso[fold.name] = report(fold_test, predicted, peer)
+        loso[fold.name]["flagged"] = fewshot.flagged_share(predicted)
+        loso[fold.name]["predicted"] = [c.value for c in predicted]
+        loso[fold.name]["truth"] = [c.value for c in fold_test.labels]
+        say(format_table(f"leave-one-source-out: {fold.name}", loso[fold.name]))
+        if curve:
+            curves[fold.name] = fewshot.per_label_curve(engine, fold_test, analysis, peer)
+    return loso, curves
+
+
+def loso_summary(loso: dict[str, Any]) -> dict[str, Any]:
+    """Mean and worst macro-F1 over the left-out sources, the peer's mean, and per category
+    precision, recall and F1 over the left-out sources that carry each category."""
+    f1s = [r["binary"]["macro_f1"] for r in loso.values()]
+    parts = [
+        ([Category(c) for c in r.pop("truth")], [Category(c) for c in r.pop("predicted")])
+        for r in loso.values()
+    ]
+    return {
+        "sources": len(loso),
+        "mean_macro_f1": round(float(np.mean(f1s)), 4),
+        "worst_macro_f1": round(float(np.min(f1s)), 4),
+        "worst_source": min(loso, key=lambda name: loso[name]["binary"]["macro_f1"]),
+        "peer_mean_macro_f1": round(
+            float(np.mean([r["peer"]["binary"]["macro_f1"] for r in loso.values()])), 4
+        ),
+        "per_category": pooled_categories(parts),
+    }
+
+
+def evaluate_loso(settings: Settings, shared: Path, rows: int, limit: int) -> dict[str, Any]:
+    """Leave-one-source-out over every shared source (at most `rows` tested per source) and
+    the obfuscation suite on the held-out split's engine: the quick check of a recipe change."""
+    started = time.monotonic()
+    corpus = load_corpus(settings, shared)
+    holdout = crossval.stratified_holdout(
+        corpus.data, corpus.trainable, augmentation=corpus.augmentation
+    )
+    test = corpus.data.select(holdout.test)
+    harmful = [
+        t for t, c in zip(test.texts, test.labels, strict=True) if c is not Category.LOW_RISK
+    ]
+    result: dict[str, Any] = {
+        "obfuscation": obfuscation_suite(corpus.engine(holdout), harmful, limit)
+    }
+    say(f"obfuscation: {result['obfuscation']}")
+    result["leave_one_source_out"], _ = leave_one_source_out(corpus, False, rows)
+    result["leave_one_source_out_summary"] = loso_summary(result["leave_one_source_out"])
+    say(summary_table(result))
+    say(f"({time.monotonic() - started:.0f} s)")
+    return result
+
+
 def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -> dict[str, Any]:
     """Held-out split, leave-one-source-out, obfuscation and (optionally) few-shot curves."""
     started = time.monotonic()
-    data = read_shared_sources(shared)
-    trainable = set(ReferenceSet.load(settings.reference_path or DEFAULT_REFERENCE_PATH).sources)
-    embedder = configured_embedder(settings)
-    vectors = crossval.cached_vectors(embedder, data, settings.var_dir / "eval")
-    lookup = crossval.LookupEmbedder(embedder, data.texts, vectors)
-    rules = RuleFile(settings.rules_path or DEFAULT_RULES_PATH)
-    scoring = ScoringConfig.load(settings.scoring_path or DEFAULT_SCORING_PATH)
-    profanity = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH).profanity
-    prepared = crossval.prepare(data, vectors, rules, profanity)
-    say(
-        f"{len(data)} labelled texts from {len(set(data.sources))} sources; trained on "
-        f"{sorted(trainable)}; model {embedder.name}; scoring {scoring.version}"
+    corpus = load_corpus(settings, shared)
+    holdout = crossval.stratified_holdout(
+        corpus.data, corpus.trainable, augmentation=corpus.augmentation
     )
-
-    holdout = crossval.stratified_holdout(data, trainable)
-    engine = crossval.fold_engine(
-        holdout, data, prepared, embedder=lookup, profanity=profanity, rules=rules, scoring=scoring
-    )
-    test = data.select(holdout.test)
+    engine = corpus.engine(holdout)
+    test = corpus.data.select(holdout.test)
     predicted = crossval.categories(engine, crossval.analyse_all(engine, test.texts))
     result: dict[str, Any] = {
-        "model": embedder.name,
-        "scoring": scoring.model_dump(mode="json"),
+        "model": corpus.lookup.name,
+        "scoring": corpus.scoring.model_dump(mode="json"),
         "holdout": report(test, predicted, peer_predictions(test.texts)),
     }
     say(format_table("held-out split (20%, stratified, seed 0)", result["holdout"]))
@@ -263,32 +341,9 @@ def evaluate_shared(settings: Settings, shared: Path, curve: bool, limit: int) -
     ]
     result["obfuscation"] = obfuscation_suite(engine, harmful, limit)
     say(f"obfuscation: {result['obfuscation']}")
-
-    loso: dict[str, Any] = {}
-    curves: dict[str, Any] = {}
-    for fold in crossval.leave_one_source_out(data, trainable):
-        engine = crossval.fold_engine(
-            fold, data, prepared, embedder=lookup, profanity=profanity, rules=rules, scoring=scoring
-        )
-        fold_test = data.select(fold.test)
-        analysis = crossval.analyse_all(engine, fold_test.texts)
-        predicted = crossval.categories(engine, analysis)
-        peer = peer_predictions(fold_test.texts)
-        loso[fold.name] = report(fold_test, predicted, peer)
-        loso[fold.name]["flagged"] = fewshot.flagged_share(predicted)
-        say(format_table(f"leave-one-source-out: {fold.name}", loso[fold.name]))
-        if curve:
-            curves[fold.name] = fewshot.per_label_curve(engine, fold_test, analysis, peer)
+    loso, curves = leave_one_source_out(corpus, curve)
     result["leave_one_source_out"] = loso
-    f1s = [r["binary"]["macro_f1"] for r in loso.values()]
-    result["leave_one_source_out_summary"] = {
-        "sources": len(loso),
-        "mean_macro_f1": round(float(np.mean(f1s)), 4),
-        "worst_macro_f1": round(float(np.min(f1s)), 4),
-        "peer_mean_macro_f1": round(
-            float(np.mean([r["peer"]["binary"]["macro_f1"] for r in loso.values()])), 4
-        ),
-    }
+    result["leave_one_source_out_summary"] = loso_summary(loso)
     if curve:
         result["adapt_curve"] = curves
     result["functional"] = functional_suite(load_engine(settings))
@@ -319,8 +374,16 @@ def summary_table(result: dict[str, Any]) -> str:
     lines.append(
         f"{'mean':<20} {'':>6} {summary['mean_macro_f1']:>6.3f} "
         f"{summary['peer_mean_macro_f1']:>6.3f}   worst {summary['worst_macro_f1']:.3f}"
+        f" ({summary['worst_source']})"
     )
-    lines.append(targets_table(result["targets"]))
+    lines.append("per category over the left-out sources that carry it:")
+    for name, row in summary["per_category"].items():
+        lines.append(
+            f"  {name:<20} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}"
+            f"  n {row['support']}  ({row['sources']} sources)"
+        )
+    if "targets" in result:
+        lines.append(targets_table(result["targets"]))
     return "\n".join(lines)
 
 
@@ -353,12 +416,19 @@ def main() -> None:
     )
     parser.add_argument("--obfuscation-examples", type=int, default=300)
     parser.add_argument("--sources", help="comma-separated sources for few-shot curves only")
-    parser.add_argument("--rows", type=int, default=2000, help="with --sources: rows per source")
+    parser.add_argument(
+        "--rows", type=int, default=2000, help="with --sources or --loso-only: rows per source"
+    )
     parser.add_argument(
         "--functional-only", action="store_true", help="only the functional suite (minutes)"
     )
     parser.add_argument(
         "--index-types", help="with --sources: comma-separated REFERENCE_INDEX types to compare"
+    )
+    parser.add_argument(
+        "--loso-only",
+        action="store_true",
+        help="only leave-one-source-out (--rows tested per source) and obfuscation",
     )
     options = parser.parse_args()
     settings = Settings()
@@ -385,6 +455,10 @@ def main() -> None:
             options.report or settings.var_dir / "eval" / "functional.json",
             {"functional": suite, "targets": checks},
         )
+        return
+    if options.loso_only:
+        found = evaluate_loso(settings, options.shared, options.rows, options.obfuscation_examples)
+        write(options.report or settings.var_dir / "eval" / "loso.json", found)
         return
     result = evaluate_shared(
         settings, options.shared, options.adapt_curve, options.obfuscation_examples

@@ -21,6 +21,7 @@ import structlog
 
 from core.models import CATEGORIES, Category
 from core.quality.evaluation import LabelledTexts
+from core.quality.functional import Suite
 from core.screening.embedding import Embedder
 from core.screening.embedding.cache import embedded_form
 from core.screening.engine import Analysis, ScreeningEngine, ScreenItem
@@ -94,25 +95,37 @@ class Fold:
     test: npt.NDArray[np.bool_]
 
 
-def leave_one_source_out(data: LabelledTexts, trainable: set[str]) -> list[Fold]:
-    """One fold per source: train on the trainable sources but that one, test on it."""
+def leave_one_source_out(
+    data: LabelledTexts, trainable: set[str], augmentation: frozenset[str] = frozenset()
+) -> list[Fold]:
+    """One fold per source: train on the trainable sources but that one, test on it.
+
+    Augmentation sources are always trained on and never a fold of their own.
+    """
     sources = np.array(data.sources)
-    allowed = np.isin(sources, sorted(trainable))
+    allowed = np.isin(sources, sorted(trainable | augmentation))
     return [
         Fold(name, allowed & (sources != name), sources == name)
-        for name in sorted(set(data.sources))
+        for name in sorted(set(data.sources) - augmentation)
     ]
 
 
 def stratified_holdout(
-    data: LabelledTexts, trainable: set[str], test_share: float = 0.2, seed: int = 0
+    data: LabelledTexts,
+    trainable: set[str],
+    test_share: float = 0.2,
+    seed: int = 0,
+    augmentation: frozenset[str] = frozenset(),
 ) -> Fold:
-    """A fixed random split of the trainable sources, stratified by source and label."""
+    """A fixed random split of the trainable sources, stratified by source and label.
+
+    Augmentation sources are trained on whole.
+    """
     rng = np.random.default_rng(seed)
     sources = np.array(data.sources)
     labels = np.array([label.value for label in data.labels])
     test = np.zeros(len(data), dtype=bool)
-    allowed = np.isin(sources, sorted(trainable))
+    allowed = np.isin(sources, sorted(trainable | augmentation))
     for source in sorted(trainable):
         for label in sorted(set(labels[sources == source])):
             rows = np.flatnonzero((sources == source) & (labels == label))
@@ -132,11 +145,30 @@ def as_reference(data: LabelledTexts, rows: npt.NDArray[np.int64] | None = None)
     )
 
 
+def with_training_frames(
+    embedder: Embedder, data: LabelledTexts, vectors: Vectors, cache_dir: Path
+) -> tuple[LabelledTexts, Vectors]:
+    """The labelled texts followed by the functional suite's train-template cases.
+
+    `make model` trains on the same cases (source `functional`), so every fold does too.
+    """
+    frames = Suite.load().training_frames()
+    joined = LabelledTexts(
+        data.texts + frames.texts, data.labels + frames.labels, data.sources + frames.sources
+    )
+    return joined, np.vstack([vectors, cached_vectors(embedder, frames, cache_dir)])
+
+
 def prepare(
-    data: LabelledTexts, vectors: Vectors, rules: RuleFile, profanity: ProfanityModel
+    data: LabelledTexts,
+    vectors: Vectors,
+    rules: RuleFile,
+    profanity: ProfanityModel,
+    augmentation: frozenset[str] = frozenset(),
 ) -> TrainingData:
     """Rules and profanity of every text, once, for every fold's training."""
-    return TrainingData.prepare(as_reference(data), vectors, rules.current(), profanity)
+    augmented = np.isin(np.array(data.sources), sorted(augmentation))
+    return TrainingData.prepare(as_reference(data), vectors, rules.current(), profanity, augmented)
 
 
 def fold_engine(

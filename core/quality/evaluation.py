@@ -116,6 +116,23 @@ def category_metrics(truth: Sequence[Category], predicted: Sequence[Category]) -
     return out
 
 
+def pooled_categories(
+    parts: Sequence[tuple[Sequence[Category], Sequence[Category]]],
+) -> dict[str, Any]:
+    """Per harmful category, precision, recall and F1 over the (truth, predicted) parts pooled,
+    counting only the parts whose truth carries that category (the left-out sources with it)."""
+    out: dict[str, Any] = {}
+    for category in HARMFUL_CATEGORIES:
+        carrying = [(t, p) for t, p in parts if category in t]
+        if not carrying:
+            continue
+        truth = [label for t, _ in carrying for label in t]
+        predicted = [label for _, p in carrying for label in p]
+        out[category.value] = category_metrics(truth, predicted)[category.value]
+        out[category.value]["sources"] = len(carrying)
+    return out
+
+
 def peer_predictions(texts: Sequence[str]) -> Flags:
     """alt-profanity-check's harmful verdicts (probability >= 0.5) on the same texts."""
     from profanity_check import predict_prob

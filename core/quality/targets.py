@@ -22,7 +22,10 @@ CATEGORY_F1_OF = (
     Category.HATE_SPEECH,
 )
 SEXUAL_PRECISION = 0.60
-OBFUSCATION_KEPT = 0.90
+# Per category on the left-out sources that carry the category (pooled): naming it right there is
+# what routing by category on new traffic needs.
+LOSO_CATEGORY_F1_OF = (Category.TARGETED_HARASSMENT, Category.HATE_SPEECH)
+OBFUSCATION_KEPT = 0.98
 SPAM_SOURCES = ("scamspot_instagram", "sms_spam", "tg_spam")
 ADAPT_SPAM_K = 25
 ADAPT_SPAM_RECALL = 0.85
@@ -89,6 +92,15 @@ def check(result: dict[str, Any]) -> dict[str, list[Any]]:
     out["holdout_precision_SEXUAL"] = _check(
         precision, precision is not None and precision >= SEXUAL_PRECISION
     )
+    pooled = result.get("leave_one_source_out_summary", {}).get("per_category")
+    if pooled is not None:
+        for category in LOSO_CATEGORY_F1_OF:
+            f1 = pooled.get(category.value, {}).get("f1")
+            out[f"loso_f1_{category.value}"] = _check(f1, f1 is not None and f1 >= CATEGORY_F1)
+        precision = pooled.get(Category.SEXUAL.value, {}).get("precision")
+        out["loso_precision_SEXUAL"] = _check(
+            precision, precision is not None and precision >= SEXUAL_PRECISION
+        )
     kept = result.get("obfuscation", {}).get("kept_overall")
     out["obfuscation_kept"] = _check(kept, kept is not None and kept >= OBFUSCATION_KEPT)
     if "functional" in result:

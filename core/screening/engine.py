@@ -356,6 +356,9 @@ def load_engine(
     )
     artifacts = load_or_embed(settings.var_dir, embedder, reference, spec)
     bundle = ModelBundle.load(settings.trained_model_path or DEFAULT_MODEL_PATH)
+    if bundle.examples is not None:  # the head and blender were trained with these neighbours
+        extra = load_or_embed(settings.var_dir, embedder, bundle.examples)
+        artifacts.index.add(extra.index.vectors(), bundle.examples.ids, bundle.examples.labels)
     repeat_counter = None
     if client is not None:
         keys = Keys.from_settings(settings)

@@ -71,6 +71,26 @@ class ReferenceSet:
             [self.sources[i] for i in chosen] if self.sources else [],
         )
 
+    def save(self, path: Path) -> None:
+        """Write the examples as a gzipped CSV of id, text, label and source that load() reads."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["id", "text", "label", "source"])
+        sources = self.sources or [""] * len(self)
+        for row in zip(self.ids, self.texts, self.labels, sources, strict=True):
+            writer.writerow([row[0], row[1], row[2].value, row[3]])
+        # mtime 0: the same examples always give the same bytes (the card records their sha256).
+        path.write_bytes(gzip.compress(buffer.getvalue().encode("utf-8"), mtime=0))
+
+    def joined(self, other: ReferenceSet) -> ReferenceSet:
+        """These examples followed by another set's."""
+        return ReferenceSet(
+            self.ids + other.ids,
+            self.texts + other.texts,
+            self.labels + other.labels,
+            self.sources + other.sources,
+        )
+
     def label_indices(self) -> npt.NDArray[np.int64]:
         """Each label as its index in CATEGORIES."""
         return np.array([_CATEGORY_INDEX[label] for label in self.labels], dtype=np.int64)

@@ -8,7 +8,7 @@ product in numpy, so screening workers need no scikit-learn and a saved head is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +74,17 @@ class HeadStatistics:
         """The sources these statistics cover."""
         return list(self._stats)
 
-    def solve(self, sources: Sequence[str], regularisation: float = 1e-2) -> LinearHead:
-        """The ridge head trained on the given sources, each weighted equally."""
-        gram = np.sum([self._stats[name][0] for name in sources], axis=0) / len(sources)
-        cross = np.sum([self._stats[name][1] for name in sources], axis=0) / len(sources)
+    def solve(
+        self,
+        sources: Sequence[str],
+        regularisation: float = 1e-2,
+        weights: Mapping[str, float] | None = None,
+    ) -> LinearHead:
+        """The ridge head trained on the given sources, each weighted equally (or by `weights`)."""
+        share = np.array([1.0 if weights is None else weights.get(n, 1.0) for n in sources])
+        share = share / share.sum()
+        gram = np.sum([w * self._stats[n][0] for w, n in zip(share, sources, strict=True)], axis=0)
+        cross = np.sum([w * self._stats[n][1] for w, n in zip(share, sources, strict=True)], axis=0)
         penalty = regularisation * np.eye(gram.shape[0])
         penalty[-1, -1] = 0.0  # the bias is not shrunk
         solution = np.linalg.solve(gram + penalty, cross)

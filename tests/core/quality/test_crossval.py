@@ -1,11 +1,14 @@
-"""Cross-validation helpers: few-shot samples are stratified, capped, seeded and nested."""
+"""Cross-validation helpers: few-shot samples are stratified, capped, seeded and nested; folds
+always train on the augmentation."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from core.models import Category
+from core.quality import crossval
 from core.quality.crossval import adapt_sample
+from core.quality.evaluation import LabelledTexts
 
 LABELS = [Category.LOW_RISK] * 300 + [Category.SPAM] * 40 + [Category.TOXIC] * 5
 
@@ -27,3 +30,21 @@ def test_samples_are_seeded_and_nested_in_k() -> None:
 
 def test_k_zero_samples_nothing() -> None:
     assert len(adapt_sample(LABELS, 0)) == 0
+
+
+def test_augmentation_is_trained_on_in_every_fold_and_never_a_fold_of_its_own() -> None:
+    data = LabelledTexts(
+        ["a1", "a2", "b1", "b2", "f1", "f2"],
+        [Category.LOW_RISK, Category.SPAM] * 3,
+        ["a", "a", "b", "b", "functional", "functional"],
+    )
+    augmentation = frozenset({"functional"})
+    folds = crossval.leave_one_source_out(data, {"a", "b"}, augmentation)
+    assert [f.name for f in folds] == ["a", "b"]
+    for fold in folds:
+        assert fold.train[4:].all()
+        assert not (fold.train & fold.test).any()
+    holdout = crossval.stratified_holdout(
+        data, {"a", "b"}, test_share=0.5, augmentation=augmentation
+    )
+    assert holdout.train[4:].all() and not holdout.test[4:].any()

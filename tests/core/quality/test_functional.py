@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,56 @@ def test_no_test_template_or_case_reaches_the_training_frames(suite: Suite) -> N
     assert len(frames) == len(train)
     assert not set(frames.texts) & {c.text for c in test}
     assert {c.split for c in train} == {"train"}
+
+
+_TOKEN = re.compile(r"\{[a-z_]+\}|[a-z']+")
+# Shapes that are well known as examples of what held-out statements look like: a training
+# template built on one would teach the suite's own answers.
+KNOWN_SHAPES = (
+    "can't stand {group}",
+    "{group} are vermin",
+    "don't deserve rights",
+    "every {member} i see",
+    "is fucking ridiculous",
+    "could kill for",
+)
+
+
+def _tokens(template: str) -> list[str]:
+    """A template's lower-cased words, each slot one token."""
+    return _TOKEN.findall(template.lower())
+
+
+def near_duplicates(first: str, second: str) -> bool:
+    """Whether two templates share a run of four tokens or half their distinct tokens."""
+    a, b = _tokens(first), _tokens(second)
+    runs = {tuple(a[i : i + 4]) for i in range(len(a) - 3)}
+    if any(tuple(b[i : i + 4]) in runs for i in range(len(b) - 3)):
+        return True
+    return len(set(a) & set(b)) / max(1, len(set(a) | set(b))) >= 0.5
+
+
+def test_near_duplicates_catches_a_reworded_copy_and_passes_a_new_phrasing() -> None:
+    assert near_duplicates(
+        "whoever designed this {thing} is a fucking moron",
+        "whoever is behind this {thing} is a dumb cunt",
+    )
+    assert near_duplicates("{group} are not vermin, they are people", "{group} are not vermin")
+    assert not near_duplicates(
+        "the muppets who built this {thing} have shit for brains",
+        "whoever is behind this {thing} is a dumb cunt",
+    )
+
+
+def test_no_train_template_copies_a_test_template_or_a_known_example_shape(
+    suite: Suite,
+) -> None:
+    train = sorted({c.template for c in suite.cases("train")})
+    test = sorted({c.template for c in suite.cases("test")})
+    copies = [(a, b) for a in train for b in test if near_duplicates(a, b)]
+    assert not copies
+    shapes = [(a, s) for a in train for s in KNOWN_SHAPES if s in a.lower()]
+    assert not shapes
 
 
 def test_every_functionality_has_forty_test_cases(suite: Suite) -> None:

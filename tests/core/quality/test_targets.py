@@ -27,7 +27,7 @@ def report(**overrides: Any) -> dict[str, Any]:
             targets.BENIGN_CHAT: loso_entry(0.99, 0.99, flagged=0.01),
         },
         "holdout": {"per_category": per_category},
-        "obfuscation": {"kept_overall": 0.95},
+        "obfuscation": {"kept_overall": 0.99},
     }
     result.update(overrides)
     return result
@@ -95,3 +95,20 @@ def test_labels_that_lower_any_source_by_more_than_a_hundredth_miss_the_no_drop_
     fell = targets.check_no_drop({"a": curve(0.70, 0.68, 0.75), "b": curve(0.6, 0.7, 0.8)}, "k")
     assert fell["k_worst_source_drop"] == [0.02, False]
     assert fell["k_mean_drop"][1]  # the mean still rose
+
+
+def test_left_out_sources_name_categories_or_miss() -> None:
+    pooled = {
+        "TARGETED_HARASSMENT": {"f1": 0.4, "precision": 0.5},
+        "HATE_SPEECH": {"f1": 0.65, "precision": 0.7},
+        "SEXUAL": {"f1": 0.3, "precision": 0.61},
+    }
+    checks = targets.check(report(leave_one_source_out_summary={"per_category": pooled}))
+    assert checks["loso_f1_TARGETED_HARASSMENT"] == [0.4, False]
+    assert checks["loso_f1_HATE_SPEECH"] == [0.65, True]
+    assert checks["loso_precision_SEXUAL"] == [0.61, True]
+
+
+def test_obfuscation_below_ninety_eight_percent_kept_misses() -> None:
+    checks = targets.check(report(obfuscation={"kept_overall": 0.975}))
+    assert checks["obfuscation_kept"] == [0.975, False]

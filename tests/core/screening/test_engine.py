@@ -14,7 +14,9 @@ import redis
 
 from core.models import Category, Decision, Platform
 from core.screening.engine import ScreeningEngine, ScreenItem, load_engine
+from core.screening.reference.dataset import ReferenceSet
 from core.screening.rules import DEFAULT_RULES_PATH
+from core.screening.scoring.bundle import ModelBundle
 from core.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -257,3 +259,14 @@ def test_texts_screened_on_request_read_the_repeat_count_but_add_no_sender(
     ]
     assert _repeated(engine_on_redis.screen(events)) == [False, False, False, False, True]
     assert _repeated(engine_on_redis.screen(asked[:1])) == [True]  # what an event would get now
+
+
+def test_the_index_holds_the_reference_set_and_the_models_examples(
+    engine: ScreeningEngine, settings: Settings
+) -> None:
+    assert settings.reference_path is not None
+    reference = ReferenceSet.load(settings.reference_path)
+    examples = ModelBundle.load().examples
+    assert examples is not None
+    assert len(engine.index) == len(reference) + len(examples)
+    assert engine.index.ids[len(reference) :] == examples.ids

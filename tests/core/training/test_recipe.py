@@ -5,14 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from core.models import CATEGORIES, Category
-from core.training.recipe import THRESHOLD_GRID, TrainingData, balanced_weights, macro_f1, train
+from core.training.recipe import (
+    AUGMENTATION_WEIGHT,
+    THRESHOLD_GRID,
+    TrainingData,
+    balanced_weights,
+    macro_f1,
+    train,
+)
 
 LOW = CATEGORIES.index(Category.LOW_RISK)
 SPAM = CATEGORIES.index(Category.SPAM)
 TOXIC = CATEGORIES.index(Category.TOXIC)
 
 
-def synthetic(sources: tuple[str, ...] = ("a", "b", "c"), per_source: int = 120) -> TrainingData:
+def synthetic(
+    sources: tuple[str, ...] = ("a", "b", "c"), per_source: int = 120, augmented: str = ""
+) -> TrainingData:
     """Three labels in separable directions of a 12-d space, spread over sources."""
     rng = np.random.default_rng(0)
     centres = np.eye(12, dtype=np.float32)[[0, 1, 2]] * 3
@@ -30,6 +39,7 @@ def synthetic(sources: tuple[str, ...] = ("a", "b", "c"), per_source: int = 120)
         rules,
         rules.max(axis=1),
         np.where(labels == TOXIC, 0.9, 0.1).astype(np.float32),
+        np.repeat(np.array(sources), per_source) == augmented,
     )
 
 
@@ -45,6 +55,24 @@ def test_the_recipe_learns_separable_data_and_fits_its_cut_off() -> None:
 def test_one_source_falls_back_to_two_random_halves() -> None:
     model = train(synthetic(sources=("only",)))
     assert set(model.metrics["out_of_fold_macro_f1"]) == {"half0", "half1"}
+
+
+def test_an_augmentation_source_teaches_but_never_picks_the_cut_off() -> None:
+    data = synthetic(sources=("a", "b", "c", "suite"), augmented="suite")
+    model = train(data)
+    per_source = model.metrics["out_of_fold_macro_f1"]
+    assert "suite" in per_source
+    real = [per_source[name] for name in ("a", "b", "c")]
+    assert model.metrics["out_of_fold_mean_macro_f1"] == round(float(np.mean(real)), 4)
+    assert model.metrics["augmented_rows"] == 120
+    assert data.source_weights() == {"a": 1.0, "b": 1.0, "c": 1.0, "suite": AUGMENTATION_WEIGHT}
+
+
+def test_balanced_weights_scale_a_group_by_its_weight() -> None:
+    groups = np.array(["a"] * 90 + ["b"] * 12)
+    truth = np.array([True] * 30 + [False] * 60 + [True] * 4 + [False] * 8)
+    weights = balanced_weights(groups, truth, {"b": 0.5})
+    assert np.isclose(weights[groups == "a"].sum(), 2 * weights[groups == "b"].sum())
 
 
 def test_balanced_weights_give_each_source_and_class_the_same_weight() -> None:

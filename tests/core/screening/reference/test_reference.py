@@ -113,3 +113,22 @@ def test_numpy_search_finds_what_faiss_finds(monkeypatch: pytest.MonkeyPatch) ->
     assert np.array_equal(with_faiss[1], with_numpy[1])
     assert np.allclose(with_faiss[0], with_numpy[0], atol=1e-5)
     assert np.allclose(plain.vectors(), vectors)
+
+
+def test_a_saved_set_loads_back_the_same_and_saves_to_the_same_bytes(tmp_path: Path) -> None:
+    examples = ReferenceSet(
+        ["a:1", "a:2"],
+        ['hello, "world"', "line\nbreak"],
+        [Category.LOW_RISK, Category.SPAM],
+        ["a", "b"],
+    )
+    examples.save(tmp_path / "one.csv.gz")
+    again = ReferenceSet.load(tmp_path / "one.csv.gz")
+    assert (again.ids, again.texts, again.labels, again.sources) == (
+        examples.ids,
+        examples.texts,
+        examples.labels,
+        examples.sources,
+    )
+    again.save(tmp_path / "two.csv.gz")
+    assert (tmp_path / "one.csv.gz").read_bytes() == (tmp_path / "two.csv.gz").read_bytes()

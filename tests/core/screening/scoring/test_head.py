@@ -55,3 +55,22 @@ def test_a_head_without_one_source_differs_from_the_full_one() -> None:
     stats = HeadStatistics(points, labels, ["a"] * 100 + ["b"] * 50, n_classes=5)
     assert stats.sources == ["a", "b"]
     assert not np.allclose(stats.solve(["a"]).weights, stats.solve(["a", "b"]).weights)
+
+
+def test_source_weights_scale_each_sources_share_of_the_ridge() -> None:
+    points, labels = blobs()
+    sources = ["a"] * 100 + ["b"] * 50
+    stats = HeadStatistics(points, labels, sources, n_classes=5)
+    head = stats.solve(["a", "b"], regularisation=0.1, weights={"b": 0.5})
+    weights = np.where(np.array(sources) == "a", (2 / 3) / 100, (1 / 3) / 50)
+    design = np.hstack([points, np.ones((150, 1))])
+    targets = np.eye(5)[labels]
+    penalty = 0.1 * np.eye(4)
+    penalty[-1, -1] = 0
+    direct = np.linalg.solve(
+        design.T @ (design * weights[:, None]) + penalty, design.T @ (targets * weights[:, None])
+    )
+    assert np.allclose(head.weights, direct[:-1], atol=1e-4)
+    assert np.allclose(
+        stats.solve(["a", "b"], weights={"b": 0.0}).weights, stats.solve(["a"]).weights
+    )
