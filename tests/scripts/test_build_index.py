@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.screening.engine import load_engine
+from core.screening.scoring.bundle import DEFAULT_MODEL_PATH, ModelBundle
 from core.settings import Settings
 from tests.factories import ROOT
 
@@ -61,7 +62,9 @@ def test_make_index_builds_the_configured_type_once_and_workers_load_that_one(
     )
     engine = load_engine(settings)
     assert engine.index.spec.kind == "ivf-sq8"
-    assert len(engine.index) == manifest["ntotal"]
+    # The build's vectors, then the bundle's own training examples added on load.
+    shipped = ModelBundle.load(DEFAULT_MODEL_PATH).examples
+    assert len(engine.index) == manifest["ntotal"] + (len(shipped) if shipped else 0)
     assert (built / "index.faiss").stat().st_mtime_ns == written
 
 
