@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 import redis
 
+from bench.ingest import cpu_seconds
 from bench.report import save
 from core.archive import open_archive, totals_by_outcome
 from core.archive.schema import migrate
@@ -47,6 +48,7 @@ from devtools.web_server import GunicornServer
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
 KEY = "bench-key"
+IDLE_S = 5.0  # how long Redis's idle CPU is measured before the load
 
 
 def texts_for(count: int, offset: int) -> list[str]:
@@ -110,19 +112,41 @@ def post(web: GunicornServer, events: list[dict[str, Any]]) -> None:
 
 
 def max_phase(
-    web: GunicornServer, stream: ShardedScreening, events: list[dict[str, Any]], limit_s: float
+    web: GunicornServer,
+    stream: ShardedScreening,
+    events: list[dict[str, Any]],
+    limit_s: float,
+    redis_pids: dict[str, list[int]],
 ) -> dict[str, Any]:
-    """Send a backlog at once; the sustained rate is events over first send to last decision."""
+    """Send a backlog at once; the sustained rate is events over first send to last decision.
+    Also the CPU each group of Redis processes spent per event, ingestion to decision (the
+    capacity model's figures: docs/benchmarks.md)."""
+    # What Redis spends with nothing to do (cluster bus, cron, the beat's and workers' polls)
+    # is a fixed cost per second, not per event: measured first and taken out, so the figure
+    # per event is what more traffic adds.
+    idle_from = {group: cpu_seconds(pids) for group, pids in redis_pids.items()}
+    time.sleep(IDLE_S)
+    redis_before = {group: cpu_seconds(pids) for group, pids in redis_pids.items()}
+    idle = {group: (redis_before[group] - idle_from[group]) / IDLE_S for group in redis_pids}
     started = time.time()
     post(web, events)
     ingest_s = time.time() - started
     wait_until(lambda: stream.ledger().in_flight == 0, limit_s, "the backlog to drain")
     done = [d for d in decided(stream) if d["event_id"].startswith("max-")]
     last = max(datetime.fromisoformat(d["screened_at"]).timestamp() for d in done)
+    elapsed = time.time() - started
+    redis_cpu = {
+        group: cpu_seconds(pids) - redis_before[group] for group, pids in redis_pids.items()
+    }
     return {
         "events": len(done),
         "ingest_seconds": round(ingest_s, 2),
         "events_per_s": len(done) / (last - started),
+        "redis_idle_cores": {group: round(cores, 4) for group, cores in idle.items()},
+        "redis_cpu_us_per_event": {
+            group: round((seconds - idle[group] * elapsed) / max(len(done), 1) * 1e6, 1)
+            for group, seconds in redis_cpu.items()
+        },
     }
 
 
@@ -215,12 +239,17 @@ def main() -> None:
 
 
 def load_phases(
-    web: GunicornServer, stream: ShardedScreening, rate: float, seconds: float
+    web: GunicornServer,
+    stream: ShardedScreening,
+    rate: float,
+    seconds: float,
+    redis_pids: dict[str, list[int]],
 ) -> dict[str, Any]:
     """The sustained maximum from a backlog of `rate` x `seconds` events, then latency at half
     that rate."""
     backlog = int(rate * seconds)
-    flat = max_phase(web, stream, as_events(texts_for(backlog, 2000), "max"), seconds * 10)
+    events = as_events(texts_for(backlog, 2000), "max")
+    flat = max_phase(web, stream, events, seconds * 10, redis_pids)
     sustained = flat.pop("events_per_s")
     paced = as_events(texts_for(int(sustained / 2 * seconds), 2000 + backlog), "half")
     return {
@@ -279,7 +308,13 @@ def run_stack(
         stream = ShardedScreening(streams, layout, settings)
         post(web, as_events(texts_for(20, 1000), "warm"))
         wait_until(lambda: stream.ledger().high + stream.ledger().low == 20, 300, "warm-up")
-        report.update(load_phases(web, stream, rate, options.seconds))
+        # The Redis of REDIS_URL (broker, caches, heartbeats; the streams too without a
+        # cluster) apart from the cluster's masters, which hold only the streams.
+        assert store.process is not None
+        pids = {"redis_url": [store.process.pid]}
+        if cluster is not None:
+            pids["cluster"] = [n.process.pid for n in cluster.nodes if n.process is not None]
+        report.update(load_phases(web, stream, rate, options.seconds, pids))
         ledger = stream.ledger()
         if database is not None:
             feeds = [ArchiveFeed(streams, keys) for keys in layout.all_keys()]
