@@ -210,49 +210,31 @@ class ScriptRunner:
 
 
 class ClusterScript:
-    """One Lua script on a Redis Cluster: sent to the master of its keys' slot on this object's
-    own connections, through redis-py's cluster client when the slot is elsewhere or away."""
+    """One Lua script on a Redis Cluster: a ScriptRunner per master (its own connections and
+    shared round trips, as on one Redis) for the master of its keys' slot, and redis-py's
+    cluster client when the slot is elsewhere or away."""
 
     def __init__(self, cluster: RedisCluster, source: str, max_idle: int = 64) -> None:
         self._cluster = cluster
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()
         self._max_idle = max_idle
-        self._pid = os.getpid()
-        self._idle: dict[str, deque[Any]] = {}  # redis-py connections per master, by name
+        self._runners: dict[str, ScriptRunner] = {}  # by master name
 
     def __call__(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script and return its reply; Redis errors propagate as redis-py's."""
-        if self._pid != os.getpid():  # a forked child shares no connection of its parent's
-            self._pid, self._idle = os.getpid(), {}
         node = self._cluster.get_node_from_key(keys[0])  # type: ignore[no-untyped-call]
         master = node.redis_connection if node is not None else None
         if master is None:  # not connected to that node yet: redis-py's client does it
             return self._routed(keys, args)
-        idle = self._idle.setdefault(node.name, deque())
-        conn = idle.pop() if idle else master.connection_pool.make_connection()
+        runner = self._runners.get(node.name)
+        if runner is None:
+            runner = self._runners[node.name] = ScriptRunner(master, self._source, self._max_idle)
         try:
-            return self._call(conn, idle, keys, args)
+            return runner(keys, args)
         except (AskError, TryAgainError, ClusterDownError, redis.ConnectionError):
             # MOVED is an AskError: the slot lives elsewhere now (a reshard, a failover).
             return self._routed(keys, args)
-
-    def _call(self, conn: Any, idle: deque[Any], keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """Run the script on one connection, keeping it only if it is known to be healthy."""
-        try:
-            conn.connect()
-            try:
-                reply = _send_one(conn, "EVALSHA", self._sha, keys, args)
-            except NoScriptError:  # this master never ran it, or it is a promoted replica
-                reply = _send_one(conn, "EVAL", self._source, keys, args)
-        except redis.ResponseError:
-            self._release(conn, idle)  # an error reply leaves the connection usable
-            raise
-        except BaseException:
-            conn.disconnect()
-            raise
-        self._release(conn, idle)
-        return reply
 
     def _routed(self, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """Run the script through redis-py's cluster client (redirects, failover, retries)."""
@@ -260,18 +242,3 @@ class ClusterScript:
             return self._cluster.evalsha(self._sha, len(keys), *keys, *args)
         except NoScriptError:
             return self._cluster.eval(self._source, len(keys), *keys, *args)
-
-    def _release(self, conn: Any, idle: deque[Any]) -> None:
-        """Keep the connection for the next call to its master, unless enough are idle."""
-        if len(idle) < self._max_idle:
-            idle.append(conn)
-        else:
-            conn.disconnect()
-
-
-def _send_one(
-    conn: Any, command: str, script: str, keys: Sequence[str], args: Sequence[Arg]
-) -> Any:
-    """Send one EVAL/EVALSHA on a connection and read its reply."""
-    conn.send_packed_command(conn.pack_command(command, script, len(keys), *keys, *args))
-    return conn.read_response()
