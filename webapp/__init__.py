@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import structlog
 from flask import Flask
 
@@ -10,6 +12,7 @@ from webapp import access, console, routes, tracing
 from webapp.archive import ArchiveViews
 from webapp.errors import register_error_handlers
 from webapp.events import EventViews
+from webapp.frontdoor import FrontDoor
 from webapp.health import HealthViews
 from webapp.methods import KnownMethods
 from webapp.metrics import WebMetrics
@@ -44,7 +47,9 @@ def create_app(settings: Settings) -> Flask:
         "console": console.ConsoleViews(services),
     }
     routes.register(app, views)
-    tracing.instrument(app)
+    tracing.instrument(
+        app, partial(FrontDoor, views=views["events"], services=services, metrics=metrics)
+    )
     # Outermost: a method the service does not know never reaches a metric, log or span.
     app.wsgi_app = KnownMethods(app.wsgi_app, metrics)  # type: ignore[method-assign]
     if settings.using_dev_key:

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
 import structlog
 from flask import Flask, Response, g, request
-from werkzeug.datastructures import Headers
 
 from core.admission.apikeys import fingerprint
 from webapp.errors import ApiError
 from webapp.metrics import WebMetrics
 from webapp.routes import KEYLESS_ENDPOINTS
 from webapp.services import Services
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 log = structlog.get_logger("webapp.access")
 
@@ -30,27 +33,28 @@ SECURITY_HEADERS = (
 )
 
 
-def request_id_from(headers: Headers) -> str:
+def request_id_from(environ: WSGIEnvironment) -> str:
     """The client's X-Request-ID when it is 1-128 safe characters, otherwise a new one."""
-    incoming = headers.get("X-Request-ID", "")
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
     return incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
 
 
-def presented_key(headers: Headers) -> str | None:
+def presented_key(environ: WSGIEnvironment) -> str | None:
     """The API key sent in X-API-Key or as a Bearer token, if any."""
-    key = headers.get("X-API-Key")
+    key: str = environ.get("HTTP_X_API_KEY", "")
     if key:
         return key
-    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    authorization: str = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
 
 
-def authenticate(services: Services, headers: Headers) -> tuple[str, str]:
+def authenticate(services: Services, environ: WSGIEnvironment) -> tuple[str, str]:
     """Check the request's API key and its tenant's rate limit (the request counts one event;
     a batch pays for the rest once its size is known); return its tenant and fingerprint."""
-    key = presented_key(headers)
+    key = presented_key(environ)
     if key is None:
         raise ApiError(
             401,
@@ -81,6 +85,32 @@ def charge(services: Services, tenant: str, events: int, paid: int = 0) -> None:
         )
 
 
+def record(
+    metrics: WebMetrics,
+    *,
+    method: str,
+    path: str,
+    endpoint: str,
+    status: int,
+    seconds: float,
+    request_id: str,
+    **fields: object,
+) -> None:
+    """Count and time an answered request (a scrape is not one of the service's) and write
+    its access log line."""
+    if path != METRICS_PATH:
+        metrics.observe_request(method, endpoint, status, seconds)
+    log.info(
+        "request",
+        request_id=request_id,
+        method=method,
+        path=path,
+        status=status,
+        duration_ms=round(seconds * 1000, 3),
+        **fields,
+    )
+
+
 def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
     """Attach request ids, authentication, metrics and access logging."""
 
@@ -90,15 +120,15 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         # context-variable lookup, and this runs on every request.
         context, req = g._get_current_object(), request._get_current_object()  # type: ignore[attr-defined]
         context.started = time.perf_counter()
-        headers = req.headers
-        context.request_id = request_id_from(headers)
+        environ = req.environ
+        context.request_id = request_id_from(environ)
         # werkzeug's router and `request.path` strip leading slashes (whatever merge_slashes
         # says), so `//v1/events` would reach the events view: it is an unknown path.
-        if req.environ.get("PATH_INFO", "").startswith("//"):
+        if environ.get("PATH_INFO", "").startswith("//"):
             raise ApiError(404, "not_found", "the requested URL was not found on the server")
         # Unknown paths and methods get their 404/405 rather than a 401.
         if req.routing_exception is None and req.endpoint not in KEYLESS_ENDPOINTS:
-            context.tenant, context.key_id = authenticate(services, headers)
+            context.tenant, context.key_id = authenticate(services, environ)
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -109,20 +139,15 @@ def install(app: Flask, services: Services, metrics: WebMetrics) -> None:
         for name, value in SECURITY_HEADERS:
             headers.setdefault(name, value)
         seconds = time.perf_counter() - context.get("started", time.perf_counter())
-        endpoint = req.endpoint or "unmatched"
-        status = response.status_code
-        method = req.method
-        path = req.path
         context.metered = True
-        if path != METRICS_PATH:  # a scrape is not a request of the service's
-            metrics.observe_request(method, endpoint, status, seconds)
-        log.info(
-            "request",
+        record(
+            metrics,
+            method=req.method,
+            path=req.path,
+            endpoint=req.endpoint or "unmatched",
+            status=response.status_code,
+            seconds=seconds,
             request_id=request_id,
-            method=method,
-            path=path,
-            status=status,
-            duration_ms=round(seconds * 1000, 3),
             key_id=context.get("key_id"),
             tenant=context.get("tenant"),
             events=context.get("event_count"),

@@ -63,7 +63,7 @@ class ArchiveViews:
         """Record a moderator's verdict; its text becomes a live example on every worker."""
         platform = known_platform(platform)
         settings = self.services.settings
-        body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+        body = read_json(request.environ, settings.max_body_bytes, settings.max_decompressed_bytes)
         verdict = parse(ReviewRequest, body, "the review has invalid fields")
         review, _ = record_review(self.services, tenant(), platform, event_id, verdict)
         return _json(review, 201)

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from flask import Request
 from gunicorn.http.errors import ParseException
+from werkzeug.http import parse_options_header
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from webapp.errors import ApiError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 _READ_SIZE = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def _check_content_type(request: Request) -> None:
+def _check_content_type(environ: WSGIEnvironment) -> None:
     """Accept application/json (or a +json type) in UTF-8 only."""
-    mimetype = request.mimetype
+    mimetype, params = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    mimetype = mimetype.lower()
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         shown = mimetype or "none"
         raise ApiError(
             415, "unsupported_media_type", f"Content-Type must be application/json, not {shown}"
         )
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    charset = params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(415, "unsupported_media_type", f"charset must be utf-8, not {charset}")
 
@@ -57,7 +62,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
         raise ApiError(400, "invalid_encoding", f"the body is not valid gzip: {exc}") from None
 
 
-def read_body(request: Request, limit: int) -> bytes:
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     """The body as sent, at most `limit` bytes: 413 past it, 400 when its framing is broken.
 
     Under a server that frames the body itself (gunicorn sets `wsgi.input_terminated`, and
@@ -65,11 +70,12 @@ def read_body(request: Request, limit: int) -> bytes:
     own reader stops at MAX_CONTENT_LENGTH without looking for more, so a 2 MiB chunked event
     was cut at 1 MiB and accepted (202) instead of refused.
     """
-    length = request.content_length
+    length = get_content_length(environ)
     if length is not None and length > limit:
         raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    environ = request.environ
-    stream = environ["wsgi.input"] if environ.get("wsgi.input_terminated") else request.stream
+    stream = (
+        environ["wsgi.input"] if environ.get("wsgi.input_terminated") else get_input_stream(environ)
+    )
     parts: list[bytes] = []
     size = 0
     try:
@@ -90,11 +96,12 @@ def read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def read_json(request: Request, max_body: int, max_decompressed: int) -> Any:
-    """Return the parsed JSON body, or raise the 4xx that names what is wrong with it."""
-    _check_content_type(request)
-    data = read_body(request, max_body)
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+def read_json(environ: WSGIEnvironment, max_body: int, max_decompressed: int) -> Any:
+    """Return the parsed JSON body of a request (its WSGI environ), or raise the 4xx that
+    names what is wrong with it."""
+    _check_content_type(environ)
+    data = read_body(environ, max_body)
+    encoding = environ.get("HTTP_CONTENT_ENCODING", "identity").strip().lower()
     if encoding == "gzip":
         data = gunzip(data, max_decompressed)
     elif encoding not in ("identity", ""):

@@ -57,40 +57,48 @@ def parse(model: type[Model], data: Any, message: str) -> Model:
         raise ApiError(422, "validation_failed", message, errors=field_errors(exc)) from None
 
 
+def error_body(
+    code: str, message: str, request_id: str | None, errors: list[FieldError] | None = None
+) -> bytes:
+    """The JSON body every error answer shares."""
+    body = ErrorResponse(error=code, message=message, request_id=request_id, errors=errors)
+    return body.model_dump_json(exclude_none=True).encode()
+
+
 def error_response(
     status: int, code: str, message: str, errors: list[FieldError] | None = None
 ) -> Response:
-    """Build the JSON body every error answer shares."""
-    body = ErrorResponse(error=code, message=message, request_id=g.get("request_id"), errors=errors)
-    return Response(
-        body.model_dump_json(exclude_none=True), status=status, mimetype="application/json"
-    )
+    """A Flask response with the JSON body every error answer shares."""
+    body = error_body(code, message, g.get("request_id"), errors)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def answer_for(exc: Exception, retry_after_s: int) -> ApiError:
+    """What to answer for an exception a view raised: an ApiError as it is, 503 with
+    Retry-After for an unreachable event store or archive, 500 for anything else (logged
+    with its context: this is the process boundary)."""
+    if isinstance(exc, ApiError):
+        return exc
+    retry = {"Retry-After": str(retry_after_s)}
+    if isinstance(exc, StoreUnavailable):
+        log.warning("store_unavailable", error=str(exc))
+        return ApiError(503, "store_unavailable", "the event store is unreachable", headers=retry)
+    if isinstance(exc, ArchiveUnavailable):
+        log.warning("archive_unavailable", error=str(exc)[:300])
+        return ApiError(503, "archive_unavailable", "the archive is unreachable", headers=retry)
+    log.exception("unhandled_error", error_type=type(exc).__name__)
+    return ApiError(500, "internal_error", "unexpected error; see the server log")
 
 
 def register_error_handlers(app: Flask, count_rejection: Any) -> None:
     """Answer ApiError, werkzeug errors, an unreachable Redis and anything else with JSON."""
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        count_rejection(exc.code)
-        response = error_response(exc.status, exc.code, exc.message, exc.errors)
-        response.headers.update(exc.headers)
-        return response
-
-    @app.errorhandler(StoreUnavailable)
-    def _store_unavailable(exc: StoreUnavailable) -> Response:
-        count_rejection("store_unavailable")
-        log.warning("store_unavailable", error=str(exc))
-        response = error_response(503, "store_unavailable", "the event store is unreachable")
-        response.headers["Retry-After"] = str(app.config["RETRY_AFTER_S"])
-        return response
-
-    @app.errorhandler(ArchiveUnavailable)
-    def _archive_unavailable(exc: ArchiveUnavailable) -> Response:
-        count_rejection("archive_unavailable")
-        log.warning("archive_unavailable", error=str(exc)[:300])
-        response = error_response(503, "archive_unavailable", "the archive is unreachable")
-        response.headers["Retry-After"] = str(app.config["RETRY_AFTER_S"])
+    @app.errorhandler(Exception)
+    def _failure(exc: Exception) -> Response:
+        answer = answer_for(exc, app.config["RETRY_AFTER_S"])
+        count_rejection(answer.code)
+        response = error_response(answer.status, answer.code, answer.message, answer.errors)
+        response.headers.update(answer.headers)
         return response
 
     @app.errorhandler(HTTPException)
@@ -101,10 +109,3 @@ def register_error_handlers(app: Flask, count_rejection: Any) -> None:
             code = "payload_too_large"
         count_rejection(code)
         return error_response(status, code, exc.description or exc.name)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        # The process boundary: anything unforeseen is logged with context and counted.
-        count_rejection("internal_error")
-        log.exception("unhandled_error", error_type=type(exc).__name__)
-        return error_response(500, "internal_error", "unexpected error; see the server log")

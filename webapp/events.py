@@ -1,4 +1,5 @@
-"""The views of /v1/events: submit one event, submit a batch, look an event up."""
+"""The views of /v1/events: submit one event, submit a batch (both answered on
+webapp.frontdoor's lane, without Flask), look an event up (a Flask view)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
-from flask import Response, g, request
+from flask import Response, g
 from pydantic import ValidationError
 
 from core.models import (
@@ -19,6 +20,7 @@ from core.telemetry import current_traceparent
 from webapp.access import charge
 from webapp.bodies import read_json
 from webapp.errors import ApiError, field_errors, parse
+from webapp.frontdoor import Submission
 from webapp.metrics import WebMetrics
 from webapp.services import Services
 
@@ -37,27 +39,30 @@ def _json(body: str | bytes, status: int) -> Response:
 
 
 class EventViews:
-    """The views of /v1/events (routed by webapp.routes), bound to services and metrics."""
+    """The views of /v1/events (routed by webapp.routes and webapp.frontdoor), bound to
+    services and metrics."""
 
     def __init__(self, services: Services, metrics: WebMetrics) -> None:
         self.services = services
         self.metrics = metrics
         self.settings = services.settings
 
-    def body(self) -> Any:
+    def body(self, submission: Submission) -> Any:
         """The request's JSON body, within the configured size limits."""
         settings = self.settings
-        return read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+        return read_json(
+            submission.environ, settings.max_body_bytes, settings.max_decompressed_bytes
+        )
 
-    def admit(self, count: int) -> None:
+    def admit(self, tenant: str, count: int) -> None:
         """Refuse a tenant's `count` new events: 429 past its rate limit (every event counts,
         and the request itself already counted one), 503 while the tenant is over its share of
         the backlog or the whole backlog is past its high-water mark."""
-        charge(self.services, g.tenant, count - 1, paid=1)
+        charge(self.services, tenant, count - 1, paid=1)
         monitor = self.services.backlog
         level = monitor.level()
         self.metrics.backlog.set(level.total)
-        refusal = monitor.refusal(g.tenant, level)
+        refusal = monitor.refusal(tenant, level)
         if refusal is not None:
             raise ApiError(
                 503,
@@ -66,27 +71,28 @@ class EventViews:
                 headers={"Retry-After": str(self.settings.retry_after_s)},
             )
 
-    def ingest(self, events: list[Event]) -> list[IngestResult]:
+    def ingest(self, submission: Submission, events: list[Event]) -> list[IngestResult]:
         """Queue validated events after the rate limit and backpressure checks."""
-        self.admit(len(events))
+        tenant = submission.tenant
+        self.admit(tenant, len(events))
         with self.services.spans.send(len(events)) as span:
             # The send span's context is what the entries carry to the screening side.
             results = self.services.stream.ingest(
-                events, g.request_id, current_traceparent(), tenant=g.tenant
+                events, submission.request_id, current_traceparent(), tenant=tenant
             )
             self.services.spans.sent(span, [result.stream_id for result in results])
         return results
 
-    def submit_event(self) -> Response:
+    def submit_event(self, submission: Submission) -> tuple[int, bytes]:
         """Validate and queue one event: 202 accepted, 200 duplicate, 409 conflict."""
-        body = self.body()
+        body = self.body(submission)
         try:
             event = parse(Event, body, "the event has invalid fields")
         except ApiError:
             self.metrics.count_events(Counter({(_platform_label(body), "invalid"): 1}))
             raise
-        g.event_count = 1
-        [result] = self.ingest([event])
+        submission.events = 1
+        [result] = self.ingest(submission, [event])
         self.metrics.count_events(Counter({(event.platform.value, result.status): 1}))
         if result.status == "conflict":
             raise ApiError(
@@ -103,12 +109,12 @@ class EventViews:
             "platform": event.platform.value,
             "stream_id": result.stream_id,
         }
-        return _json(orjson.dumps(answer), 202 if result.status == "accepted" else 200)
+        return 202 if result.status == "accepted" else 200, orjson.dumps(answer)
 
-    def submit_batch(self) -> Response:
+    def submit_batch(self, submission: Submission) -> tuple[int, bytes]:
         """Validate each item on its own and queue the valid ones; one result per item."""
-        batch = parse(BatchRequest, self.body(), "the batch envelope is invalid")
-        g.event_count = len(batch.events)
+        batch = parse(BatchRequest, self.body(submission), "the batch envelope is invalid")
+        submission.events = len(batch.events)
         # Results are plain dicts in BatchItemResult's shape (the OpenAPI document's): building
         # 500 pydantic objects per request cost more than validating the events.
         results: list[dict[str, Any]] = [{} for _ in batch.events]
@@ -126,7 +132,7 @@ class EventViews:
                 results[index] = result
                 tally[_platform_label(item), "invalid"] += 1
         if valid:
-            outcomes = self.ingest([event for _, event in valid])
+            outcomes = self.ingest(submission, [event for _, event in valid])
             for (index, event), outcome in zip(valid, outcomes, strict=True):
                 result = {"index": index, "status": outcome.status, "event_id": event.event_id}
                 if outcome.status != "conflict":
@@ -135,7 +141,7 @@ class EventViews:
                 tally[event.platform.value, outcome.status] += 1
         self.metrics.count_events(tally)
         counts = Counter(result["status"] for result in results)
-        return _json(orjson.dumps({"results": results, "counts": counts}).decode(), 200)
+        return 200, orjson.dumps({"results": results, "counts": counts})
 
     def lookup_event(self, platform: str, event_id: str) -> Response:
         """Return the state of a known event, 404 otherwise."""

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from werkzeug.datastructures import Headers
 
-from core.models import ErrorResponse
 from webapp.access import SECURITY_HEADERS, request_id_from
+from webapp.errors import error_body
 from webapp.metrics import WebMetrics
 
 log = structlog.get_logger("webapp.access")
@@ -38,18 +37,12 @@ class KnownMethods:
         method = environ.get("REQUEST_METHOD", "")
         if method in KNOWN_METHODS:
             return self.app(environ, start_response)
-        request_id = request_id_from(
-            Headers([("X-Request-ID", environ.get("HTTP_X_REQUEST_ID", ""))])
-        )
-        body = (
-            ErrorResponse(
-                error=REJECTION,
-                message=f"this service does not implement the method; use one of "
-                f"{', '.join(sorted(KNOWN_METHODS))}",
-                request_id=request_id,
-            )
-            .model_dump_json(exclude_none=True)
-            .encode()
+        request_id = request_id_from(environ)
+        body = error_body(
+            REJECTION,
+            f"this service does not implement the method; use one of "
+            f"{', '.join(sorted(KNOWN_METHODS))}",
+            request_id,
         )
         self.metrics.count_rejection(REJECTION)
         log.info(

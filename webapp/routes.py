@@ -82,6 +82,9 @@ class Route:
     public: bool = False
     # Served by prometheus-flask-exporter (webapp.metrics), which adds its own URL rule.
     external: bool = False
+    # Answered by webapp.frontdoor before Flask sees the request (POST only: the URL map holds
+    # the rule without a view, so that other methods get Flask's 405 and OPTIONS answers).
+    lane: bool = False
     # A page of the moderators' console (webapp.console): HTML for a browser, signed in by a
     # session cookie rather than an API key (unless public), and not part of the API document.
     console: bool = False
@@ -150,6 +153,7 @@ ROUTES: tuple[Route, ...] = (
             409: Answer("same identity, different content", ErrorResponse),
         },
         errors=(503,),
+        lane=True,
     ),
     Route(
         "POST",
@@ -159,6 +163,7 @@ ROUTES: tuple[Route, ...] = (
         body=(BatchRequest,),
         answers={200: Answer("one result per item", BatchResponse)},
         errors=(503,),
+        lane=True,
     ),
     Route(
         "GET",
@@ -255,6 +260,8 @@ ROUTES: tuple[Route, ...] = (
     *_CONSOLE,
 )
 
+# What webapp.frontdoor answers itself: POST on these paths.
+LANE_ROUTES = tuple(route for route in ROUTES if route.lane)
 # What the API document describes: every route but the console's pages.
 API_ROUTES = tuple(route for route in ROUTES if not route.console)
 # Answered without an API key: public routes, and the console (which checks its own session).
@@ -271,7 +278,7 @@ def register(app: Flask, views: Mapping[str, object]) -> None:
         blueprint = Blueprint(name, __name__)
         for route in served:
             if route.blueprint == name:
-                view = getattr(views[name], route.view)
+                view = None if route.lane else getattr(views[name], route.view)
                 blueprint.add_url_rule(
                     route.path, endpoint=route.view, view_func=view, methods=[route.method]
                 )

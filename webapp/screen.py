@@ -52,7 +52,7 @@ class ScreenViews:
         """Screen texts now; 504 when no worker answers within SCREEN_SYNC_TIMEOUT_S."""
         services = self.services
         settings = services.settings
-        body = read_json(request, settings.max_body_bytes, settings.max_decompressed_bytes)
+        body = read_json(request.environ, settings.max_body_bytes, settings.max_decompressed_bytes)
         items = _items(body, settings.screen_sync_max_texts, g.tenant)
         charge(services, g.tenant, len(items) - 1, paid=1)  # each text counts; one is paid
         timeout = settings.screen_sync_timeout_s
