@@ -149,3 +149,15 @@ print("after:", status, "sqlalchemy" in sys.modules)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith(("before:", "after:"))]
     assert lines == ["before: none", "after: 503 True"]  # the archive loads on first use
+
+
+def test_a_web_worker_leaves_what_it_loaded_at_start_out_of_the_collectors_generations() -> None:
+    script = """
+import gc, os
+os.environ.update(REDIS_URL="redis://127.0.0.1:1/0", API_KEYS="k")
+import webapp.wsgi
+print("frozen:", gc.get_freeze_count())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    [line] = [line for line in out.stdout.splitlines() if line.startswith("frozen:")]
+    assert int(line.split()[1]) > 50_000  # the modules, the app and its models
