@@ -7,7 +7,7 @@ start and marks dead workers). In one process (tests, a debugger) the plain `Pro
 serves the app's own registry. Either way the app records the exporter's per-request series
 (`flask_http_request_duration_seconds`, `flask_http_request_total`,
 `flask_http_request_exceptions_total`, with the exporter's names, labels and help) and the ingest
-metrics, from webapp.access's one after-request hook.
+metrics, through webapp.access.record (Flask's after-request hook and webapp.frontdoor's lane).
 
 The exporter's own per-request hooks are off (`export_defaults=False`): they looked the label
 children up with `labels()` on every request, through a dozen attribute lookups on Flask's
