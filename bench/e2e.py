@@ -4,7 +4,9 @@ In one run on this machine: (1) the screening engine's own throughput (batches o
 embedding cache, nothing else running); (2) the maximum rate the running system sustains, from
 first ingestion to last decision of a backlog of events sent over HTTP (web, Redis, beat, the
 pipeline worker and one CPU worker all share the machine); (3) latency from ingestion to
-decision (`screened_at - ingested_at` of each decision) at half that rate. With `--archive`
+decision (`screened_at - ingested_at` of each decision) at half that rate, and where that time
+went (bench.timeline: in the stream, the broker, the worker's pool, screening, the decision's
+write). With `--archive`
 the stack also runs a PostgreSQL and the archiver, as `make run` does: compare its figures with a
 run without to see what archiving costs the pipeline. With `--cluster` (`make bench-e2e
 CLUSTER=1`) the same phases run again with the streams on a local 3-master Redis Cluster
@@ -30,6 +32,7 @@ import redis
 
 from bench.ingest import cpu_seconds
 from bench.report import save
+from bench.timeline import TaskEvents, breakdown, decisions_with_entries
 from core.archive import open_archive, totals_by_outcome
 from core.archive.schema import migrate
 from core.logs import configure_logging
@@ -44,6 +47,7 @@ from devtools.postgres_server import PostgresServer
 from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
+from tasks import create_celery
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -243,20 +247,29 @@ def load_phases(
     stream: ShardedScreening,
     rate: float,
     seconds: float,
+    *,
     redis_pids: dict[str, list[int]],
+    broker: str,
 ) -> dict[str, Any]:
     """The sustained maximum from a backlog of `rate` x `seconds` events, then latency at half
-    that rate."""
+    that rate, with where it went (bench.timeline: task events from the Celery `broker`)."""
     backlog = int(rate * seconds)
     events = as_events(texts_for(backlog, 2000), "max")
     flat = max_phase(web, stream, events, seconds * 10, redis_pids)
     sustained = flat.pop("events_per_s")
     paced = as_events(texts_for(int(sustained / 2 * seconds), 2000 + backlog), "half")
+    tasks = TaskEvents(create_celery(Settings(redis_url=broker), include_tasks=False))
+    tasks.start()
+    try:
+        half = paced_phase(web, stream, paced, sustained / 2)
+    finally:
+        tasks.stop()
+    half["timeline"] = breakdown(tasks, decisions_with_entries(stream, "half-"))
     return {
         "pipeline_max_events_per_s": round(sustained, 1),
         "pipeline_over_engine": round(sustained / rate, 3),
         "max_phase": flat,
-        "half_rate": paced_phase(web, stream, paced, sustained / 2),
+        "half_rate": half,
     }
 
 
@@ -314,7 +327,9 @@ def run_stack(
         pids = {"redis_url": [store.process.pid]}
         if cluster is not None:
             pids["cluster"] = [n.process.pid for n in cluster.nodes if n.process is not None]
-        report.update(load_phases(web, stream, rate, options.seconds, pids))
+        report.update(
+            load_phases(web, stream, rate, options.seconds, redis_pids=pids, broker=store.url)
+        )
         ledger = stream.ledger()
         if database is not None:
             feeds = [ArchiveFeed(streams, keys) for keys in layout.all_keys()]
