@@ -48,6 +48,7 @@ from devtools.redis_cluster import RedisCluster
 from devtools.redis_server import RedisServer
 from devtools.web_server import GunicornServer
 from tasks import create_celery
+from tasks.runtime import cap_search_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -75,7 +76,9 @@ def as_events(texts: list[str], run: str) -> list[dict[str, Any]]:
 
 
 def engine_rate(settings: Settings, client: redis.Redis, texts: list[str], batch: int) -> float:
-    """Events/s of the engine alone on batches of `batch`, cold cache."""
+    """Events/s of the engine alone on batches of `batch`, cold cache, with the search's
+    threads as a screening worker sets them."""
+    cap_search_threads(settings)
     engine = load_engine(settings, client)
     engine.screen([ScreenItem(text="warm-up")])
     started = time.perf_counter()

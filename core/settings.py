@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     )
     reference_index_nprobe: int = Field(32, ge=1, description="lists an ivf-* search visits")
     reference_index_ef_search: int = Field(64, ge=1, description="HNSW search breadth (efSearch)")
+    search_threads: int | None = Field(
+        None,
+        ge=1,
+        description="OpenMP threads of the reference search; unset: 1 where the encoder runs on "
+        "the CPU, OpenMP's default (every core) on a GPU host",
+    )
 
     # Pipeline (Celery workers, batcher, decisions)
     celery_broker_url: str | None = Field(
