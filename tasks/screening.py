@@ -33,6 +33,7 @@ from tasks.metrics import STAGES
 from tasks.runtime import Runtime, runtime
 
 log = structlog.get_logger(__name__)
+TOPPED_UP = "topped_up"  # the dispatched counter's source for entries a worker read itself
 
 
 class PoisonedEvent(RuntimeError):
@@ -202,6 +203,25 @@ def _screen_entries(
     return finished, failed
 
 
+def top_up(current: Runtime, stream: ScreeningStream, room: int) -> list[Entry]:
+    """Up to `room` new entries that reached the stream since the batcher sent this batch, read
+    for this worker (pending under its name, so a worker that dies leaves them to the reclaimer).
+
+    A batch waits in the broker while the one before it is screened; events that arrive in the
+    meantime join it here instead of waiting, in the stream, for a batch of their own behind it.
+    """
+    if room <= 0:
+        return []
+    try:
+        entries = stream.read(current.consumer_name, room)
+    except CoreError as exc:  # the batch it was sent goes ahead; the batcher reads these later
+        log.warning("top_up_failed", error=str(exc))
+        return []
+    if entries:
+        current.batcher_metrics.dispatched.labels(_queue(current), TOPPED_UP).inc(len(entries))
+    return entries
+
+
 @app.task(name="tasks.screening.screen_batch", ignore_result=True, acks_late=True)
 def screen_batch(stream_ids: list[Any], shard: int | None = None) -> dict[str, int]:
     """Screen a batch of stream entries, named by their ids (and, on a Redis Cluster, their
@@ -215,7 +235,8 @@ def screen_batch(stream_ids: list[Any], shard: int | None = None) -> dict[str, i
     # A task queued by an earlier version carries [stream id, event, ...] per entry.
     ids = [str(item[0]) if isinstance(item, list) else str(item) for item in stream_ids]
     stream = current.screening.shard(shard)
-    entries = stream.claim(current.consumer_name, ids)
+    claimed = stream.claim(current.consumer_name, ids)
+    entries = claimed + top_up(current, stream, current.settings.batch_size - len(claimed))
     traceparents = [entry.traceparent for entry in entries]
     with (
         current.spans.process(traceparents, current.consumer_name),
@@ -224,7 +245,7 @@ def screen_batch(stream_ids: list[Any], shard: int | None = None) -> dict[str, i
         finished, failed = _screen_entries(current, stream, entries, _queue(current))
     result = {
         "decided": sum(finished),
-        "already_decided": len(ids) - len(entries) + len(finished) - sum(finished),
+        "already_decided": len(ids) - len(claimed) + len(finished) - sum(finished),
         "failed": failed,
     }
     log.info("batch_screened", **result, worker=current.consumer_name)

@@ -178,7 +178,8 @@ class BatcherMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.dispatched = Counter(
             "pipeline_dispatched_events_total",
-            "Events sent to a screening queue, by queue and source (new or reclaimed).",
+            "Events put in screening batches, by queue and source: new or reclaimed (sent by "
+            "the batcher), topped_up (read by the worker into a batch it was sent).",
             ["queue_name", "source"],
             registry=registry,
         )

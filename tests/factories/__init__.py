@@ -9,7 +9,7 @@ another test module or a conftest.
 """
 
 from tests.factories.commands import module_form
-from tests.factories.decisions import decision, decision_for
+from tests.factories.decisions import StandInEngine, decision, decision_for
 from tests.factories.entries import (
     TRACEPARENT,
     dlq_fields,
@@ -54,6 +54,7 @@ __all__ = [
     "TRACEPARENT",
     "ConsoleStack",
     "Pipeline",
+    "StandInEngine",
     "alive",
     "assert_each_decided_once",
     "decision",

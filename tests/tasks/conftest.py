@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import Pipeline
+import tasks.runtime
+from tasks.app import app as celery_app
+from tests.factories import Pipeline, StandInEngine
 
 
 def flavour_overrides(request: pytest.FixtureRequest, flavour: str) -> dict[str, str]:
@@ -43,3 +45,18 @@ def pipeline(
     stack = Pipeline(redis_url, pipeline_var, tmp_path / "logs", **overrides)
     yield stack
     stack.processes.stop_all()
+
+
+@pytest.fixture()
+def worker_side(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tasks.runtime.Runtime]:
+    """This process as a screening worker on the test's Redis with a stand-in engine, tasks run
+    inline (Celery eager)."""
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setattr(tasks.runtime, "_current", None)
+    current = tasks.runtime.runtime()
+    current.__dict__["engine"] = StandInEngine()
+    celery_app.conf.task_always_eager = True
+    try:
+        yield current
+    finally:
+        celery_app.conf.task_always_eager = False

@@ -1,62 +1,25 @@
 """Traces across the stream, recorded in memory: request -> send, and receive -> process.
 
-The web app, the batcher's dispatch and the screening task run in this process (Celery eager);
-the engine is a stand-in, since what is checked here is the spans, not the decisions.
+The web app, the batcher's dispatch and the screening task run in this process (Celery eager,
+the `worker_side` fixture); the engine is a stand-in, since what is checked here is the spans,
+not the decisions.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 import tasks.runtime
-from core.models import Decision, Platform
-from core.screening.engine import ScreenItem, StageTimes
 from core.settings import Settings
 from core.stream import ScreeningStream
-from tasks.app import app as celery_app
 from tasks.batcher import READ, dispatch
-from tests.factories import AUTH, decision, event_body, make_app
-
-
-class StandInEngine:
-    """Decides every item low risk, with the engine's interface."""
-
-    def __init__(self) -> None:
-        self.times = StageTimes()
-
-    def screen(self, items: list[ScreenItem]) -> list[Decision]:
-        """One low-risk decision per item."""
-        return [
-            decision(
-                item.event_id,
-                platform=Platform(item.platform) if item.platform else None,
-                model="stand-in",
-                ingested_at=item.ingested_at,
-            )
-            for item in items
-        ]
-
-
-@pytest.fixture()
-def worker_side(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tasks.runtime.Runtime]:
-    """This process as a screening worker on the test's Redis, tasks run inline."""
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setattr(tasks.runtime, "_current", None)
-    current = tasks.runtime.runtime()
-    current.__dict__["engine"] = StandInEngine()
-    celery_app.conf.task_always_eager = True
-    try:
-        yield current
-    finally:
-        celery_app.conf.task_always_eager = False
+from tests.factories import AUTH, event_body, make_app
 
 
 def by_name(finished: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
