@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     queue_batches_per_worker: int = Field(
         2, ge=1, description="batches queued per live worker before the batcher holds back"
     )
+    queue_poll_ms: int = Field(
+        20,
+        ge=1,
+        description="how often the batcher looks again while a queue's waiting batch is partial",
+    )
     reclaim_interval_s: float = Field(5.0, gt=0, description="beat tick of the reclaimer")
     reclaim_idle_s: float = Field(
         60.0, gt=0, description="a pending entry idle this long is taken from its worker"

@@ -77,8 +77,9 @@ class QueueRouter:
         """Batches waiting in each queue of the broker."""
         return self.broker.waiting(queues)
 
-    def choose(self, now: float | None = None) -> str | None:
-        """The queue for the next batch, or None when no live queue has room for one."""
+    def pick(self, now: float | None = None) -> tuple[str, int] | None:
+        """The queue for the next batch and how many batches already wait in it, or None when
+        no live queue has room for one."""
         live = self.live_workers(now)
         if not live:
             return None
@@ -86,7 +87,13 @@ class QueueRouter:
         open_queues = [q for q in live if waiting[q] < self.batches_per_worker * live[q]]
         if not open_queues:
             return None
-        return min(open_queues, key=lambda q: (waiting[q] / live[q], q))
+        queue = min(open_queues, key=lambda q: (waiting[q] / live[q], q))
+        return queue, waiting[queue]
+
+    def choose(self, now: float | None = None) -> str | None:
+        """The queue for the next batch, or None when no live queue has room for one."""
+        picked = self.pick(now)
+        return None if picked is None else picked[0]
 
 
 class Heartbeat:
