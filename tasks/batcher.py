@@ -3,10 +3,10 @@
 `drain` reads new entries through the consumer group for one beat interval, in batches, and
 sends each batch (its stream ids only) to the chosen queue; it stops reading when no live queue
 has room, so the backlog waits in the durable stream rather than in broker lists. A queue that
-already holds a batch gets only full ones: the waiting batch takes in the entries that arrive
-before its worker starts it (tasks.screening.top_up), so at low load each event goes into the
-first batch screened after it arrives, and at high load batches are full. Two overlapping ticks
-are safe: a consumer-group read hands each entry to one reader only.
+already holds a batch for each of its workers gets only full ones: a waiting batch takes in the
+entries that arrive before a worker starts it (tasks.screening.top_up), so at low load each
+event goes into the first batch screened after it arrives, and at high load batches are full.
+Two overlapping ticks are safe: a consumer-group read hands each entry to one reader only.
 `reclaim` takes back entries whose worker died or failed (idle past the timeout) and dispatches
 them again, or dead-letters them after too many deliveries; it also trims acknowledged entries.
 On a Redis Cluster both walk the stream's shards, each read starting one shard further along,
@@ -72,10 +72,10 @@ def drain() -> dict[str, Any]:
             current.batcher_metrics.held_back.inc()
             time.sleep(settings.read_block_ms / 1000)
             continue
-        queue, waiting = picked
-        if waiting and not full_batch_unread(screening, settings.batch_size):
-            # The batch waiting there takes in what is new when its worker starts it
-            # (screen_batch's top-up); a second, partial one would queue those events behind it.
+        queue, each_worker_has_one = picked
+        if each_worker_has_one and not full_batch_unread(screening, settings.batch_size):
+            # A batch waiting there takes in what is new when a worker starts it (screen_batch's
+            # top-up); another, partial one would only queue those events behind it.
             time.sleep(settings.queue_poll_ms / 1000)
             continue
         started = time.time_ns()

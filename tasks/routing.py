@@ -77,9 +77,9 @@ class QueueRouter:
         """Batches waiting in each queue of the broker."""
         return self.broker.waiting(queues)
 
-    def pick(self, now: float | None = None) -> tuple[str, int] | None:
-        """The queue for the next batch and how many batches already wait in it, or None when
-        no live queue has room for one."""
+    def pick(self, now: float | None = None) -> tuple[str, bool] | None:
+        """The queue for the next batch, and whether a batch already waits there for each of
+        its workers; None when no live queue has room for one."""
         live = self.live_workers(now)
         if not live:
             return None
@@ -88,7 +88,7 @@ class QueueRouter:
         if not open_queues:
             return None
         queue = min(open_queues, key=lambda q: (waiting[q] / live[q], q))
-        return queue, waiting[queue]
+        return queue, waiting[queue] >= live[queue]
 
     def choose(self, now: float | None = None) -> str | None:
         """The queue for the next batch, or None when no live queue has room for one."""

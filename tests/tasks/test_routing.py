@@ -69,3 +69,16 @@ def test_only_screening_queues_take_batches() -> None:
     assert is_batch_queue("screen.gpu3")
     assert not is_batch_queue("screen.sync")
     assert not is_batch_queue("pipeline")
+
+
+def test_the_chosen_queue_says_whether_each_of_its_workers_has_a_batch_waiting(
+    redis_client: redis.Redis,
+) -> None:
+    routes = router(redis_client)
+    routes.heartbeat("cpu@a", ["screen.cpu"], now=NOW)
+    routes.heartbeat("cpu@b", ["screen.cpu"], now=NOW)
+    assert routes.pick(NOW) == ("screen.cpu", False)
+    queue_batches(redis_client, "screen.cpu", 1)
+    assert routes.pick(NOW) == ("screen.cpu", False)
+    queue_batches(redis_client, "screen.cpu", 1)
+    assert routes.pick(NOW) == ("screen.cpu", True)
