@@ -10,9 +10,11 @@ running when it was screened: the benchmark's one worker process screens one bat
 
 An event's time splits into: `stream` (accepted to the batcher's publish of its batch: waiting
 to be read, the read, the choice of queue), `broker` (publish to the worker's main process
-receiving the task), `pool` (received to started in the child: the prefetched task waiting for
-the batch before it, and the hand-over to the child), `screen` (started to `screened_at`:
-claiming the entries, history, the engine) and `write` (`screened_at` to the decision entry).
+receiving the task: with late acknowledgement and a prefetch of 1, a worker takes its next task
+only once the one before is done, so this is the wait behind the batch being screened), `pool`
+(received to started in the child), `screen` (started to `screened_at`: claiming the entries,
+the top-up, history, the engine) and `write` (`screened_at` to the decision entry). An event a
+batch took in when it started counts each segment from its own arrival.
 """
 
 from __future__ import annotations
@@ -130,10 +132,12 @@ def breakdown(events: TaskEvents, written: list[tuple[float, Any]]) -> dict[str,
         assert task.sent is not None and task.received is not None and task.started is not None
         sizes[i] = sizes.get(i, 0) + 1
         screen_s[i] = screened - task.started
-        rows["stream"].append(task.sent - ingested)
-        rows["broker"].append(task.received - task.sent)
-        rows["pool"].append(task.started - task.received)
-        rows["screen"].append(screened - task.started)
+        # An event a batch took in when it started arrived after the batch was sent: each
+        # segment counts from whichever is later, the event or the step before.
+        rows["stream"].append(max(0.0, task.sent - ingested))
+        rows["broker"].append(max(0.0, task.received - max(ingested, task.sent)))
+        rows["pool"].append(max(0.0, task.started - max(ingested, task.received)))
+        rows["screen"].append(screened - max(ingested, task.started))
         rows["write"].append(at - screened)
     drains = sorted(
         (t.started, t.succeeded)
