@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     queue_poll_ms: int = Field(
         20,
         ge=1,
-        description="how often the batcher looks again while a queue's waiting batch is partial",
+        description="how often the batcher looks again while each worker of the chosen queue "
+        "has a batch waiting and fewer than BATCH_SIZE events are unread",
     )
     reclaim_interval_s: float = Field(5.0, gt=0, description="beat tick of the reclaimer")
     reclaim_idle_s: float = Field(
