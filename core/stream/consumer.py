@@ -23,6 +23,7 @@ from core.settings import Settings
 from core.stream.connection import Client
 from core.stream.decisions import encode_dead_letter, encode_record
 from core.stream.entries import Entry, text
+from core.stream.lag import GroupLag
 from core.stream.ledger import Ledger, LedgerReader
 from core.stream.lua import ScriptRunner
 from core.stream.retention import Retention, StreamTrimmer
@@ -109,22 +110,6 @@ return out
 """
 
 
-# KEYS = [ingest stream]; ARGV = [group, limit]. Entries after the group's last-delivered id,
-# counted up to `limit`: reads nothing for the group (0 when the stream or group is missing).
-_UNREAD_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-  local info = {}
-  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
-  if info['name'] == ARGV[1] then
-    local after = '(' .. info['last-delivered-id']
-    return #redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', tonumber(ARGV[2]))
-  end
-end
-return 0
-"""
-
-
 @dataclass(frozen=True, slots=True)
 class Reclaimed:
     """What a reclaim pass found: entries to dispatch again, and how many went to the DLQ."""
@@ -150,7 +135,7 @@ class ScreeningStream:
         self.max_deliveries = max_deliveries
         self._decide = ScriptRunner(client, _DECIDE_LUA)
         self._dead_letter = ScriptRunner(client, _DEAD_LETTER_LUA)
-        self._unread = ScriptRunner(client, _UNREAD_LUA)
+        self._lag = GroupLag(client, keys)
         self._ledger = LedgerReader(client, keys)
         self._trimmer = StreamTrimmer(client)
 
@@ -199,10 +184,7 @@ class ScreeningStream:
 
     def unread(self, limit: int) -> int:
         """How many entries no consumer of the group has read yet, counted up to `limit`."""
-        try:
-            return int(self._unread([self.keys.ingest_stream], [self.keys.group, limit]))
-        except redis.RedisError as exc:
-            raise StoreUnavailable(f"could not count unread entries: {exc}") from exc
+        return self._lag.count(limit)
 
     def claim(self, consumer: str, stream_ids: Sequence[str]) -> list[Entry]:
         """Take entries for `consumer` now (resets idle; not a delivery) and read them from the

@@ -133,17 +133,3 @@ def test_a_dead_lettered_event_is_looked_up_as_such_with_its_reason_not_its_cont
     raw = redis_client.get(stream.keys.decision("default", "discord", event.event_id))
     assert isinstance(raw, bytes) and event.content.encode() not in raw
     assert redis_client.ttl(stream.keys.decision("default", "discord", event.event_id)) > 0
-
-
-def test_unread_counts_what_no_consumer_has_read_up_to_a_limit_and_reads_nothing(
-    redis_client: redis.Redis,
-) -> None:
-    stream = ScreeningStream(redis_client)
-    assert stream.unread(10) == 0  # no stream yet
-    stream.ensure_group()
-    ingest(redis_client, 5)
-    assert stream.unread(10) == 5 and stream.unread(3) == 3
-    assert len(stream.read("c1", 2)) == 2
-    assert stream.unread(10) == 3
-    assert len(stream.read("c2", 10)) == 3  # counting took none of them
-    assert stream.unread(10) == 0
