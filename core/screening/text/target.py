@@ -2,9 +2,10 @@
 
 Abuse of the person addressed (TARGETED_HARASSMENT), hate of a group (HATE_SPEECH), sexual
 remarks (SEXUAL) and untargeted profanity (TOXIC) often share their words; what separates them
-is whom the text speaks to and of. These cues feed the category model only (which harmful
-category a flagged text is), never the decision whether it is harmful. Each is a 0/1 column on
-the normalised text, so a cue seen on one source means the same on every other.
+is whom the text speaks to and of, and what it is about. These cues feed the category model
+only (which harmful category a flagged text is), never the decision whether it is harmful. Each
+is a 0/1 column on the normalised text, so a cue seen on one source means the same on every
+other.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TARGET_FEATURES = (
     "identity_group",
     "group_talk",
     "sexual_topic",
+    "violence_word",
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -80,6 +82,12 @@ def _identity() -> frozenset[str]:
 
 
 @cache
+def _violent() -> frozenset[str]:
+    """Words of violence (the normaliser's list): kill, shoot, hang."""
+    return _entries("violence_terms.txt")
+
+
+@cache
 def _sexual() -> frozenset[str]:
     """Sexual words, explicit (the rules' lists) or ordinary."""
     return _entries("sexual.txt", "sexual_slang.txt", "sexual_topic.txt")
@@ -122,6 +130,7 @@ def _row(text: str) -> tuple[bool, ...]:
         not _identity().isdisjoint(grams),
         group_talk,
         not _sexual().isdisjoint(grams),
+        not _violent().isdisjoint(grams),
     )
 
 

@@ -79,4 +79,13 @@ def test_the_features_are_one_zero_or_one_row_per_text_in_column_order() -> None
     rows = target_features(["@USER you people make me sick", "", "hello"])
     assert rows.shape == (3, len(TARGET_FEATURES))
     assert set(np.unique(rows).tolist()) <= {0.0, 1.0}
-    assert rows[0].tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert rows[0].tolist() == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("text", ["i will kill you", "they should hang", "go die"])
+def test_a_word_of_violence_is_a_violence_word(text: str) -> None:
+    assert cue("violence_word", text) == 1.0
+
+
+def test_skill_and_diet_are_no_violence_words() -> None:
+    assert cue("violence_word", "a new skill and a diet plan") == 0.0
