@@ -43,6 +43,7 @@ from core.screening.scoring.head import LinearHead
 from core.screening.scoring.profanity import ProfanityModel
 from core.screening.scoring.scores import Scores, rule_scores, score
 from core.screening.text.normalization import normalize
+from core.screening.text.target import target_features
 from core.settings import Settings
 
 _PLATFORMS = {platform.value: platform for platform in Platform}
@@ -199,6 +200,7 @@ class ScreeningEngine:
             for item, text, repeat in zip(items, normalized, repeats, strict=True)
         ]
         rule_per_category, rule_overall = rule_scores(hits)
+        targets = target_features(normalized)
         times.rules = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -221,6 +223,7 @@ class ScreeningEngine:
             self.head.scores(vectors),
             neighbour_probs,
             profanity,
+            targets,
         )
         base = self.blender.log_odds(signals)
         contributions = self.blender.contributions(signals)

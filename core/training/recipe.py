@@ -34,6 +34,8 @@ from core.screening.scoring.head import HeadStatistics, LinearHead
 from core.screening.scoring.profanity import ProfanityModel
 from core.screening.scoring.scores import rule_scores
 from core.screening.text.normalization import normalize
+from core.screening.text.target import target_features
+from core.training.categories import label_sets, softmax_fit
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,7 @@ class TrainingData:
     rule_overall: Vectors
     profanity: Vectors
     augmented: npt.NDArray[np.bool_]  # rows written for training, not taken from a source
+    targets: Vectors  # whom each text is aimed at (core.screening.text.target)
 
     @classmethod
     def prepare(
@@ -75,7 +78,7 @@ class TrainingData:
         profanity: ProfanityModel,
         augmented: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
     ) -> TrainingData:
-        """Run the rules and the profanity model over the (normalised) texts."""
+        """Run the rules, the profanity model and the target cues over the (normalised) texts."""
         normalized = [normalize(text) for text in reference.texts]
         hits = [
             rules.evaluate(text, norm)
@@ -90,6 +93,7 @@ class TrainingData:
             overall,
             profanity.probabilities(normalized),
             np.zeros(len(reference), dtype=bool) if augmented is None else np.asarray(augmented),
+            target_features(normalized),
         )
 
     def select(self, rows: npt.NDArray[np.int64]) -> TrainingData:
@@ -102,6 +106,7 @@ class TrainingData:
             self.rule_overall[rows],
             self.profanity[rows],
             self.augmented[rows],
+            self.targets[rows],
         )
 
     def source_weights(self) -> dict[str, float]:
@@ -154,6 +159,7 @@ def _held_out_signals(
         head.scores(part.vectors),
         neighbour_signals(index, part.vectors),
         part.profanity,
+        part.targets,
     )
 
 
@@ -263,21 +269,16 @@ def balanced_weights(
 def fit_categories(
     rows: npt.NDArray[np.int64], signals: Signals, data: TrainingData
 ) -> tuple[Vectors, Vectors]:
-    """The category model: softmax weights over the harmful categories, source-balanced."""
-    from sklearn.linear_model import LogisticRegression
-
-    labels = data.labels[rows]
-    features = signals.category_features()
-    if len(set(labels.tolist())) < 2:  # nothing to tell apart: the one category always wins
-        weights = np.zeros((features.shape[1], len(HARMFUL_COLUMNS)), dtype=np.float32)
-        bias = np.full(len(HARMFUL_COLUMNS), -30.0, dtype=np.float32)
-        bias[[HARMFUL_COLUMNS.index(int(label)) for label in set(labels.tolist())]] = 0.0
-        return weights, bias
-    model = LogisticRegression(C=BLENDER_REGULARISATION, max_iter=3000)
+    """The category model: softmax weights over the harmful categories, source-balanced, each
+    row asking for its label set (core.training.categories)."""
     groups = data.sources[rows]
     weights = balanced_weights(groups, np.zeros(len(rows), bool), data.source_weights())
-    model.fit(features, labels, sample_weight=weights)
-    return _softmax_arrays(model, features)
+    labelled = {
+        category: set(data.sources[data.labels == category].tolist())
+        for category in HARMFUL_COLUMNS
+    }
+    allowed = label_sets(data.labels[rows], groups, data.targets[rows], labelled)
+    return softmax_fit(signals.category_features(), allowed, weights, BLENDER_REGULARISATION)
 
 
 def fit_blender(
@@ -324,25 +325,6 @@ def fit_blender(
     per_group = {g: round(macro_f1(truth[groups == g], probability[groups == g] >= threshold), 4)
                  for g in sorted(set(groups.tolist()))}  # fmt: skip
     return blender, per_group
-
-
-def _softmax_arrays(model: Any, features: Vectors) -> tuple[Vectors, Vectors]:
-    """A fitted scikit-learn logistic model as softmax weights over the harmful categories.
-
-    Categories it never saw get a bias so low they never win.
-    """
-    weights = np.zeros((features.shape[1], len(HARMFUL_COLUMNS)), dtype=np.float32)
-    bias = np.full(len(HARMFUL_COLUMNS), -30.0, dtype=np.float32)
-    classes = [HARMFUL_COLUMNS.index(int(label)) for label in model.classes_]
-    if len(classes) == 1:
-        bias[classes[0]] = 0.0
-    elif len(classes) == 2:  # one row for two classes: split it symmetrically
-        weights[:, classes[1]], weights[:, classes[0]] = model.coef_[0] / 2, -model.coef_[0] / 2
-        bias[classes[1]], bias[classes[0]] = model.intercept_[0] / 2, -model.intercept_[0] / 2
-    else:
-        weights[:, classes] = model.coef_.T
-        bias[classes] = model.intercept_
-    return weights, bias
 
 
 def train(data: TrainingData, seed: int = SEED) -> TrainedModel:

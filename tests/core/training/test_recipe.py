@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.models import CATEGORIES, Category
+from core.screening.text.target import TARGET_FEATURES
 from core.training.recipe import (
     AUGMENTATION_WEIGHT,
     THRESHOLD_GRID,
@@ -40,6 +41,7 @@ def synthetic(
         rules.max(axis=1),
         np.where(labels == TOXIC, 0.9, 0.1).astype(np.float32),
         np.repeat(np.array(sources), per_source) == augmented,
+        np.zeros((n, len(TARGET_FEATURES)), np.float32),
     )
 
 

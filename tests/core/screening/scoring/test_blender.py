@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.errors import ConfigError
-from core.models import CATEGORIES, Category
+from core.models import CATEGORIES, HARMFUL_CATEGORIES, Category
 from core.screening.scoring.arrays import logit, sigmoid
-from core.screening.scoring.blender import FEATURE_SIGNALS, Blender, Signals
+from core.screening.scoring.blender import (
+    CATEGORY_FEATURES,
+    FEATURE_SIGNALS,
+    Blender,
+    Signals,
+)
+from core.screening.text.target import TARGET_FEATURES
 
 LOW = CATEGORIES.index(Category.LOW_RISK)
 
@@ -22,7 +30,12 @@ def signals(rows: int = 5, seed: int = 0) -> Signals:
     per[:, LOW] = 0.0
     votes = rng.dirichlet(np.ones(len(CATEGORIES)), rows).astype(np.float32)
     return Signals(
-        per, per.max(axis=1), votes * 1.2 - 0.1, votes, rng.random(rows).astype(np.float32)
+        per,
+        per.max(axis=1),
+        votes * 1.2 - 0.1,
+        votes,
+        rng.random(rows).astype(np.float32),
+        rng.integers(0, 2, (rows, len(TARGET_FEATURES))).astype(np.float32),
     )
 
 
@@ -84,3 +97,28 @@ def test_blender_for_other_signals_is_refused(tmp_path: Path) -> None:
 
 def test_logit_clips_certainties() -> None:
     assert np.isfinite(logit(np.array([0.0, 1.0]))).all()
+
+
+def test_blender_for_other_category_features_is_refused(tmp_path: Path) -> None:
+    model = blender()
+    path = tmp_path / "blender.npz"
+    np.savez(path, weights=model.weights, bias=0.0, threshold=0.5,
+             category_weights=model.category_weights, category_bias=model.category_bias,
+             features=np.array(json.dumps(FEATURE_SIGNALS)))  # fmt: skip
+    with pytest.raises(ConfigError, match="other signals"):
+        Blender.load(path)
+
+
+def test_the_category_model_reads_whom_the_text_is_aimed_at() -> None:
+    batch = signals()
+    model = blender()
+    weights = np.zeros_like(model.category_weights)
+    addressee = CATEGORY_FEATURES.index("target:addressee")
+    weights[addressee, HARMFUL_CATEGORIES.index(Category.TARGETED_HARASSMENT)] = 10.0
+    aimed = Blender(model.weights, 0.0, 0.5, weights, np.zeros(len(HARMFUL_CATEGORIES), np.float32))
+    targets = batch.targets.copy()
+    targets[:, TARGET_FEATURES.index("addressee")] = [1, 0, 1, 0, 1]
+    mix = aimed.category_probs(replace(batch, targets=targets))
+    named = mix.argmax(axis=1)
+    th = CATEGORIES.index(Category.TARGETED_HARASSMENT)
+    assert (named == th).tolist() == [True, False, True, False, True]
