@@ -12,8 +12,11 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import html
 import io
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.models import Category
@@ -34,7 +37,47 @@ SHIPPED = {
     "tg_spam": "MIT",
     "edos": "CC0 1.0",
     "topical_chat": "CDLA-Sharing-1.0; citation requested",
+    "sbic_dev": "CC BY 4.0 (SBIC), host repository CC BY-SA 4.0; share-alike; citation requested",
 }
+
+# SBIC's preprocessing (GloVe-Twitter style) left placeholders, split contractions and spaces
+# before punctuation in its Reddit jokes and Stormfront posts, and HTML entities in its tweets;
+# traffic has none of them, so the shipped text is put back into the form people type.
+_SBIC_AFTER_WORD = re.compile(r"(\S+)((?: <(?:allcaps|elong)>)+)")
+_SBIC_REPEAT = re.compile(r"([.!?,*-]) <repeat>")
+_SBIC_TAGS = {
+    "<number>": "3",  # the number itself is lost; any digit reads like one
+    "<url>": "URL",
+    "<user>": "@USER",
+    "<smile>": ":)",
+    "<lolface>": ":P",
+    "<sadface>": ":(",
+    "<neutralface>": ":|",
+    "<heart>": "<3",
+    "<repeat>": "",
+}
+_SBIC_CONTRACTION = re.compile(r"(\w) (n't|'(?:s|m|re|ve|ll|d))\b", re.IGNORECASE)
+_SBIC_SPACED_PUNCTUATION = re.compile(r"(?<=\S) +([.,!?;:]+)(?=\s|$)")
+
+
+def undo_sbic_tokenisation(text: str) -> str:
+    """An SBIC post as it was typed: entities, placeholders and split tokens put back."""
+    # Reddit posts are escaped twice ("&amp;#x200B;", its empty-paragraph marker) and keep
+    # Markdown's backslash escapes.
+    text = html.unescape(html.unescape(text)).replace("\u200b", " ").replace("\\*", "*")
+    text = _SBIC_AFTER_WORD.sub(
+        lambda m: m.group(1).upper() if "allcaps" in m.group(2) else m.group(1), text
+    )
+    text = _SBIC_REPEAT.sub(lambda m: m.group(1) * 3, text)
+    for tag, replacement in _SBIC_TAGS.items():
+        text = text.replace(tag, replacement)
+    text = _SBIC_CONTRACTION.sub(r"\1\2", text)
+    text = _SBIC_SPACED_PUNCTUATION.sub(r"\1", text)
+    return " ".join(text.split())
+
+
+# How a source's text is cleaned before shipping; a source not named ships as normalised.
+CLEANERS: dict[str, Callable[[str], str]] = {"sbic_dev": undo_sbic_tokenisation}
 
 
 def read_source(shared: Path, name: str) -> list[dict[str, str]]:
@@ -49,8 +92,9 @@ def curate(shared: Path) -> list[tuple[str, str, str, str]]:
     seen: set[str] = set()
     rows = []
     for name in SHIPPED:
+        clean = CLEANERS.get(name, str)
         for index, row in enumerate(read_source(shared, name)):
-            text = row["text"].strip()
+            text = clean(row["text"]).strip()
             key = " ".join(text.lower().split())
             if not text or key in seen:
                 continue

@@ -24,7 +24,7 @@ def test_shipped_reference_set_has_only_redistributable_sources_and_valid_labels
     assert len(reference) > 50_000
     assert set(reference.sources) == {
         "davidson", "olid", "sms_spam", "surge_toxicity", "openai_moderation",
-        "scamspot_instagram", "tg_spam", "edos", "topical_chat",
+        "scamspot_instagram", "tg_spam", "edos", "topical_chat", "sbic_dev",
     }  # fmt: skip
     # Evaluation only (no licence, or copyleft): never shipped.
     assert not set(reference.sources) & {"ghc", "formspring", "gametox", "kaggle_insults", "ethos"}
