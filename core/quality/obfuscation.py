@@ -10,7 +10,7 @@ import random
 import re
 from collections.abc import Callable
 
-from core.screening.text.lexicon import WORDLIST_DIR
+from core.screening.text.lexicon import WORDLIST_DIR, wordlist_entries
 
 _TRIGGER_FILES = ("profanity.txt", "insults.txt", "slurs.txt", "sexual.txt", "violence_terms.txt")
 _WORD = re.compile(r"[A-Za-z]{3,}")
@@ -23,12 +23,8 @@ def trigger_words() -> frozenset[str]:
     """Single words from the rules' word lists that an evader would disguise."""
     words: set[str] = set()
     for name in _TRIGGER_FILES:
-        path = WORDLIST_DIR / name
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                word = line.strip().lower()
-                if word and not word.startswith("#") and " " not in word:
-                    words.add(word)
+        if (WORDLIST_DIR / name).exists():
+            words.update(word for word in wordlist_entries(name) if " " not in word)
     return frozenset(words)
 
 

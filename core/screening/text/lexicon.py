@@ -28,12 +28,19 @@ FOLD_WORDLISTS = (
 )
 
 
+def wordlist_entries(name: str) -> list[str]:
+    """The entries of one word list (a file name under WORDLIST_DIR), lowercased and stripped,
+    without blank lines and `#` comments."""
+    lines = (WORDLIST_DIR / name).read_text(encoding="utf-8").splitlines()
+    entries = (line.strip().lower() for line in lines)
+    return [entry for entry in entries if entry and not entry.startswith("#")]
+
+
 def _load_lexicon() -> dict[str, int]:
     """Read the folding lexicon: single ASCII words of at least 3 letters, with a priority."""
     lexicon: dict[str, int] = {}
     for name in FOLD_WORDLISTS:
-        for line in (WORDLIST_DIR / f"{name}.txt").read_text(encoding="utf-8").splitlines():
-            word = line.strip().lower()
+        for word in wordlist_entries(f"{name}.txt"):
             if len(word) >= 3 and word.isascii() and word.isalpha():
                 lexicon.setdefault(word, len(lexicon))
     return lexicon

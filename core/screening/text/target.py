@@ -18,7 +18,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from core.screening.text.lexicon import WORDLIST_DIR
+from core.screening.text.lexicon import wordlist_entries
 
 # Column names, in order: the category model's saved weights are refused for another order.
 TARGET_FEATURES = (
@@ -68,9 +68,9 @@ def _entries(*files: str) -> frozenset[str]:
     """Every entry of some word lists, lowercased, its words joined by single spaces."""
     found: set[str] = set()
     for name in files:
-        for line in (WORDLIST_DIR / name).read_text(encoding="utf-8").splitlines():
-            entry = " ".join(_TOKEN.findall(line.strip().lower()))
-            if entry and not line.lstrip().startswith("#"):
+        for line in wordlist_entries(name):
+            entry = " ".join(_TOKEN.findall(line))
+            if entry:
                 found.add(entry)
     return frozenset(found)
 
