@@ -77,7 +77,7 @@ class EventViews:
         self.admit(tenant, len(events))
         with self.services.spans.send(len(events)) as span:
             # The send span's context is what the entries carry to the screening side.
-            results = self.services.stream.ingest(
+            results = self.services.intake.ingest(
                 events, submission.request_id, current_traceparent(), tenant=tenant
             )
             self.services.spans.sent(span, [result.stream_id for result in results])

@@ -12,6 +12,7 @@ from core.admission import BacklogMonitor, KeyRing, RateLimiter
 from core.keys import Keys
 from core.settings import Settings
 from core.stream import EventStream, LabelStream, ScreeningStream, connect
+from core.stream.combining import IngestCombiner
 from core.stream.connection import Client, connect_streams
 from core.stream.shards import ShardedEventStream, ShardedScreening, ShardLayout
 from core.telemetry import StreamSpans, records_nothing
@@ -55,6 +56,12 @@ class Services:
             layout = ShardLayout.from_settings(self.settings)
             return ShardedEventStream(self.stream_client, layout, window)
         return EventStream(self.client, self.keys, window)
+
+    @cached_property
+    def intake(self) -> IngestCombiner:
+        """The stream's `ingest` for this worker's concurrent requests, combined into shared
+        script calls (core.stream.combining)."""
+        return IngestCombiner(self.stream)
 
     @cached_property
     def spans(self) -> StreamSpans:

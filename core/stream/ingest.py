@@ -25,38 +25,49 @@ from core.stream.lua import ScriptRunner
 # accepted. Redis runs a script atomically, so no crash or race can leave a record without its
 # entry, two entries for one identity, or an entry the ledger does not count. Each entry carries
 # its sequence number in the stream (`seq`), which lets the ledger count unread entries exactly
-# (core.stream.ledger).
+# (core.stream.ledger). One call may carry several requests' batches (`IngestRequest`, combined by
+# core.stream.combining): each group of events has its own request id, trace context and tenant.
 # KEYS = [stream, accepted counter, stream sequence, tenants' in-flight counts, dedup key of
 #         event 1..n];
-# ARGV = [window_s, now_ms, request_id, traceparent, tenant, hash 1, payload 1, hash 2, ...].
+# ARGV = [window_s, now_ms, groups, then per group: request_id, traceparent, tenant, events,
+#         then per event: hash, payload].
 _INGEST_LUA = """
 local stream = KEYS[1]
 local window = ARGV[1]
 local now = ARGV[2]
+local groups = tonumber(ARGV[3])
 local out = {}
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local accepted = 0
-for i = 5, #KEYS do
-  local h = ARGV[2 * i - 4]
-  local record = redis.call('GET', KEYS[i])
-  if record then
-    local sep = string.find(record, ' ', 1, true)
-    if string.sub(record, 1, sep - 1) == h then out[#out + 1] = 'D' else out[#out + 1] = 'C' end
-    out[#out + 1] = string.sub(record, sep + 1)
-  else
-    accepted = accepted + 1
-    local id = redis.call('XADD', stream, '*', 'event', ARGV[2 * i - 3],
-      'request_id', ARGV[3], 'traceparent', ARGV[4], 'ingested_at', now,
-      'tenant', ARGV[5], 'seq', seq + accepted)
-    redis.call('SET', KEYS[i], h .. ' ' .. id .. ' ' .. now, 'EX', window)
-    out[#out + 1] = 'A'
-    out[#out + 1] = id .. ' ' .. now
+local key = 5
+local arg = 4 + 4 * groups
+for g = 0, groups - 1 do
+  local request_id, traceparent, tenant = ARGV[4 + 4 * g], ARGV[5 + 4 * g], ARGV[6 + 4 * g]
+  local before = accepted
+  for _ = 1, tonumber(ARGV[7 + 4 * g]) do
+    local h = ARGV[arg]
+    local record = redis.call('GET', KEYS[key])
+    if record then
+      local sep = string.find(record, ' ', 1, true)
+      if string.sub(record, 1, sep - 1) == h then out[#out + 1] = 'D' else out[#out + 1] = 'C' end
+      out[#out + 1] = string.sub(record, sep + 1)
+    else
+      accepted = accepted + 1
+      local id = redis.call('XADD', stream, '*', 'event', ARGV[arg + 1],
+        'request_id', request_id, 'traceparent', traceparent, 'ingested_at', now,
+        'tenant', tenant, 'seq', seq + accepted)
+      redis.call('SET', KEYS[key], h .. ' ' .. id .. ' ' .. now, 'EX', window)
+      out[#out + 1] = 'A'
+      out[#out + 1] = id .. ' ' .. now
+    end
+    key = key + 1
+    arg = arg + 2
   end
+  if accepted > before then redis.call('HINCRBY', KEYS[4], tenant, accepted - before) end
 end
 if accepted > 0 then
   redis.call('INCRBY', KEYS[2], accepted)
   redis.call('INCRBY', KEYS[3], accepted)
-  redis.call('HINCRBY', KEYS[4], ARGV[5], accepted)
 end
 return out
 """
@@ -73,6 +84,16 @@ class IngestResult:
     status: IngestStatus
     stream_id: str
     ingested_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    """One request's events to queue, with what their entries carry besides the event."""
+
+    events: Sequence[Event]
+    tenant: str
+    request_id: str = ""
+    traceparent: str = ""
 
 
 def content_hash(payload: bytes) -> str:
@@ -101,8 +122,16 @@ class EventStream:
     ) -> list[IngestResult]:
         """Queue each of a tenant's events unless its identity is already known; one round
         trip for all."""
-        if not events:
-            return []
+        request = IngestRequest(events, tenant, request_id, traceparent)
+        [results] = self.ingest_many([request], now_ms)
+        return results
+
+    def ingest_many(
+        self, requests: Sequence[IngestRequest], now_ms: int | None = None
+    ) -> list[list[IngestResult]]:
+        """`ingest` for several requests in one script call: each request's results, in order."""
+        if not any(request.events for request in requests):
+            return [[] for _ in requests]
         keys: list[str] = [
             self.keys.ingest_stream,
             self.keys.counter("accepted"),
@@ -112,15 +141,16 @@ class EventStream:
         args: list[str | bytes | int] = [
             self.window_s,
             now_ms if now_ms is not None else int(time.time() * 1000),
-            request_id,
-            traceparent,
-            tenant,
+            len(requests),
         ]
-        for event in events:
-            payload = event.payload()
-            keys.append(self.keys.dedup(tenant, event.platform, event.event_id))
-            args.append(content_hash(payload))
-            args.append(payload)
+        for request in requests:
+            args += (request.request_id, request.traceparent, request.tenant, len(request.events))
+        for request in requests:
+            for event in request.events:
+                payload = event.payload()
+                keys.append(self.keys.dedup(request.tenant, event.platform, event.event_id))
+                args.append(content_hash(payload))
+                args.append(payload)
         try:
             raw = self._ingest(keys, args)
         except redis.RedisError as exc:
@@ -129,7 +159,11 @@ class EventStream:
         for code, record in zip(raw[::2], raw[1::2], strict=True):
             stream_id, _, at_ms = record.decode().partition(" ")
             results.append(IngestResult(_STATUS[code], stream_id, int(at_ms)))
-        return results
+        answers = []
+        for request in requests:
+            answers.append(results[: len(request.events)])
+            results = results[len(request.events) :]
+        return answers
 
     def lookup(self, tenant: str, platform: Platform, event_id: str) -> EventState | None:
         """What is known of a tenant's event: screened with its decision, dead-lettered with

@@ -30,7 +30,7 @@ from core.settings import Settings
 from core.stream.connection import Client
 from core.stream.consumer import ScreeningStream
 from core.stream.deadletters import DeadLetters, Replayed
-from core.stream.ingest import EventStream, IngestResult
+from core.stream.ingest import EventStream, IngestRequest, IngestResult
 from core.stream.ledger import Backlog, Ledger, LedgerReader
 from core.stream.status import StreamStatus, read_status
 
@@ -83,18 +83,39 @@ class ShardedEventStream:
     ) -> list[IngestResult]:
         """Queue each event in its shard (one script per shard the batch touches), results in
         the order of `events`."""
-        groups: dict[int, list[int]] = {}
-        for i, event in enumerate(events):
-            shard = self.layout.shard_of(tenant, event.platform, event.event_id)
-            groups.setdefault(shard, []).append(i)
-        results: list[IngestResult | None] = [None] * len(events)
-        for shard, indices in groups.items():
-            found = self.shards[shard].ingest(
-                [events[i] for i in indices], request_id, traceparent, now_ms, tenant=tenant
-            )
-            for i, result in zip(indices, found, strict=True):
-                results[i] = result
-        return [r for r in results if r is not None]
+        request = IngestRequest(events, tenant, request_id, traceparent)
+        [results] = self.ingest_many([request], now_ms)
+        return results
+
+    def ingest_many(
+        self, requests: Sequence[IngestRequest], now_ms: int | None = None
+    ) -> list[list[IngestResult]]:
+        """`ingest` for several requests, one script per shard they touch: each request's
+        results, in order."""
+        # shard -> (the requests' parts in that shard, where each part's results go)
+        parts: dict[int, tuple[list[IngestRequest], list[list[tuple[int, int]]]]] = {}
+        for r, request in enumerate(requests):
+            split: dict[int, list[int]] = {}
+            for i, event in enumerate(request.events):
+                shard = self.layout.shard_of(request.tenant, event.platform, event.event_id)
+                split.setdefault(shard, []).append(i)
+            for shard, indices in split.items():
+                part = IngestRequest(
+                    [request.events[i] for i in indices],
+                    request.tenant,
+                    request.request_id,
+                    request.traceparent,
+                )
+                shard_parts, places = parts.setdefault(shard, ([], []))
+                shard_parts.append(part)
+                places.append([(r, i) for i in indices])
+        answers: list[list[IngestResult | None]] = [[None] * len(q.events) for q in requests]
+        for shard, (shard_parts, places) in parts.items():
+            found = self.shards[shard].ingest_many(shard_parts, now_ms)
+            for results, where in zip(found, places, strict=True):
+                for (r, i), result in zip(where, results, strict=True):
+                    answers[r][i] = result
+        return [[result for result in answer if result is not None] for answer in answers]
 
     def lookup(self, tenant: str, platform: Platform, event_id: str) -> EventState | None:
         """What is known of a tenant's event, from its shard."""

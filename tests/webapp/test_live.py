@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -39,6 +40,27 @@ def test_concurrent_conflicting_versions_of_one_event_queue_exactly_one(
     statuses = sorted(status for status, _ in answers)
     assert statuses == [202] + [409] * 39
     assert redis_client.xlen("events:ingest") == 1
+
+
+def test_concurrent_events_share_script_calls_yet_each_entry_keeps_its_own_request_id(
+    live_server: GunicornServer, redis_client: redis.Redis
+) -> None:
+    bodies = [event_body() for _ in range(80)]
+
+    def send(n: int) -> tuple[int, Any]:
+        return live_server.request(
+            "POST", "/v1/events", bodies[n], headers={"X-Request-ID": f"combined-{n}"}
+        )
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        answers = list(pool.map(send, range(80)))
+    assert [status for status, _ in answers] == [202] * 80
+    entries = {i.decode(): f for i, f in redis_client.xrange("events:ingest")}
+    assert len(entries) == 80
+    for n, (_, answer) in enumerate(answers):
+        fields = entries[answer["stream_id"]]
+        assert fields[b"request_id"].decode() == f"combined-{n}"
+        assert json.loads(fields[b"event"])["event_id"] == bodies[n]["event_id"]
 
 
 def test_metrics_add_up_across_gunicorn_workers(live_server: GunicornServer) -> None:

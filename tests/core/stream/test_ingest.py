@@ -7,7 +7,7 @@ import threading
 import redis
 
 from core.models import Platform
-from core.stream import EventStream
+from core.stream import EventStream, IngestRequest
 from tests.factories import make_event
 
 
@@ -103,3 +103,37 @@ def test_one_identity_from_two_tenants_is_two_events_each_looked_up_by_its_tenan
     assert stream.lookup("initech", Platform.DISCORD, event.event_id) is None
     tenants = [fields[b"tenant"] for _, fields in redis_client.xrange("events:ingest")]
     assert tenants == [b"acme", b"globex"]
+
+
+def test_one_call_keeps_each_requests_request_id_trace_and_tenant(
+    redis_client: redis.Redis,
+) -> None:
+    stream = EventStream(redis_client)
+    shared = make_event()
+    own, other = [make_event(), shared], [make_event(), shared, make_event()]
+    requests = [
+        IngestRequest(own, "acme", "rid-a", "tp-a"),
+        IngestRequest([], "acme"),
+        IngestRequest(other, "globex", "rid-b"),
+    ]
+    first, none, second = stream.ingest_many(requests, now_ms=5_000)
+    assert none == []
+    assert [r.status for r in first] == ["accepted", "accepted"]
+    # The same identity under another tenant is another event; within a tenant it is a retry.
+    assert [r.status for r in second] == ["accepted", "accepted", "accepted"]
+    again = stream.ingest_many([IngestRequest([shared], "acme"), IngestRequest([shared], "acme")])
+    assert [r.status for results in again for r in results] == ["duplicate", "duplicate"]
+    entries = {i.decode(): f for i, f in redis_client.xrange("events:ingest")}
+    for results, (request_id, trace, tenant) in (
+        (first, ("rid-a", "tp-a", "acme")),
+        (second, ("rid-b", "", "globex")),
+    ):
+        for result in results:
+            fields = entries[result.stream_id]
+            assert fields[b"request_id"].decode() == request_id
+            assert fields[b"traceparent"].decode() == trace
+            assert fields[b"tenant"].decode() == tenant
+            assert fields[b"ingested_at"] == b"5000"
+    assert [int(f[b"seq"]) for f in entries.values()] == [1, 2, 3, 4, 5]
+    assert redis_client.hgetall(stream.keys.tenant_in_flight) == {b"acme": b"2", b"globex": b"3"}
+    assert stream.backlog() == 5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pytest
 import redis
 from redis.cluster import RedisCluster as ClusterClient
@@ -14,7 +15,7 @@ from core.admission import RateLimiter
 from core.keys import Keys, shard_tag
 from core.models import Platform
 from core.settings import Settings
-from core.stream import ArchiveFeed, Label, LabelStream
+from core.stream import ArchiveFeed, IngestRequest, Label, LabelStream
 from core.stream.connection import connect_cluster
 from core.stream.shards import (
     ShardedEventStream,
@@ -100,6 +101,25 @@ def test_events_land_in_their_shards_and_dedup_is_exact_across_them(
     ledger = ShardedLedger(cluster, layout).ledger()
     assert (ledger.accepted, ledger.in_flight) == (200, 200)
     assert ledger.balanced
+
+
+def test_requests_combined_over_shards_get_their_own_results_in_order(
+    cluster: ClusterClient, layout: ShardLayout
+) -> None:
+    stream = ShardedEventStream(cluster, layout)
+    mine, theirs = [make_event() for _ in range(40)], [make_event() for _ in range(30)]
+    first, second = stream.ingest_many(
+        [IngestRequest(mine, "acme", "rid-a"), IngestRequest([*theirs, mine[3]], "acme", "rid-b")]
+    )
+    assert [r.status for r in first] == ["accepted"] * 40
+    assert [r.status for r in second] == ["accepted"] * 30 + ["duplicate"]
+    assert second[-1].stream_id == first[3].stream_id
+    for events, results, request_id in ((mine, first, b"rid-a"), (theirs, second, b"rid-b")):
+        for event, result in zip(events, results, strict=False):
+            keys = layout.keys(layout.shard_of("acme", event.platform, event.event_id))
+            [(_, fields)] = cluster.xrange(keys.ingest_stream, result.stream_id, result.stream_id)
+            assert fields[b"request_id"] == request_id
+            assert orjson.loads(fields[b"event"])["event_id"] == event.event_id
 
 
 def test_lookups_find_each_event_in_its_shard_queued_then_decided(
