@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     )
     repeat_window_s: int = Field(600, ge=1, description="window of the repeated-content signal")
     reference_index: Literal["flat", "hnsw", "ivf-hnsw", "ivf-sq8", "ivf-pq"] = Field(
-        "flat", description="FAISS index type of the reference vectors (docs/configuration.md)"
+        "hnsw", description="FAISS index type of the reference vectors (docs/configuration.md)"
     )
     reference_index_nlist: int | None = Field(
         None, ge=1, description="inverted lists of the ivf-* types; unset: from the row count"
