@@ -55,7 +55,12 @@ class ExamplesConfig(BaseModel):
     category_at: float = Field(
         0.6, ge=-1, le=1, description="similarity where harmful examples name the category alone"
     )
-    regularisation: float = Field(0.2, ge=0, description="L2 of the residual head's weights")
+    # 0.4, not 0.2: at 0.2 the head's weights grew to a norm of 13 on 150 examples of a source it
+    # had little to learn from (ethos), and its scatter pushed the benign texts lying just under the
+    # cut-off over it (27% -> 42% flagged at 50 per label, macro-F1 0.677 -> 0.658). 0.4 keeps
+    # every one of six unseen sources within 0.009 of no examples, in both label mixes, and costs
+    # the left-out spam sources 0.002 of their gain at 50 per label (0.7 and 1.0: 0.02 and 0.03).
+    regularisation: float = Field(0.4, ge=0, description="L2 of the residual head's weights")
     bias_regularisation: float = Field(1.0, ge=0, description="L2 of the residual head's bias")
     head_from: int = Field(
         5, ge=1, description="harmful and benign examples each needed before the head is fit"
